@@ -1,0 +1,218 @@
+import { z } from 'zod';
+
+import { ConfigError } from './errors.js';
+
+/**
+ * Every setting the project reads from the environment, validated once at start-up. A missing or
+ * malformed variable fails with a ConfigError that names it. The result is frozen.
+ */
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional()
+    .transform((value) => value ?? fallback);
+
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+    .optional()
+    .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value)));
+
+const text = () =>
+  z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+const postgresUrl = () =>
+  text().refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), {
+    message: 'must be a postgres:// or postgresql:// URL',
+  });
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .optional()
+    .default('info'),
+  HOST: z.string().optional().default('127.0.0.1'),
+  PORT: integer(3000, 0, 65535),
+
+  DATABASE_URL: postgresUrl(),
+  EMBEDDED_DATA_DIR: z.string().optional().default('.data/pglite'),
+  DB_POOL_MIN: integer(2, 0, 1000),
+  DB_POOL_MAX: integer(20, 1, 1000),
+  DB_POOL_TIMEOUT: integer(30_000, 1),
+  DB_POOL_IDLE_TIMEOUT: integer(600_000, 1),
+  DB_SSL: z.enum(['off', 'verify']).optional(),
+  DB_SSL_CA_FILE: text(),
+
+  JWT_SECRET: text(),
+  JWT_TTL_SECONDS: integer(3600, 60, 30 * 24 * 3600),
+  ADMIN_USERNAMES: z.string().optional().default('admin'),
+  TRUST_PROXY: text(),
+  BODY_LIMIT: integer(1_048_576, 1024, 64 * 1_048_576),
+  DOCS_ENABLED: flag(true),
+
+  LOGIN_RATE_WINDOW_SECONDS: integer(900, 1),
+  LOGIN_MAX_PER_IP: integer(100, 1),
+  LOGIN_MAX_PER_ACCOUNT: integer(10, 1),
+
+  AUDIT_FLUSH_INTERVAL_MS: integer(250, 1, 60_000),
+  AUDIT_BATCH_SIZE: integer(200, 1, 10_000),
+  AUDIT_RETENTION_DAYS: integer(90, 1, 36_500),
+  CLEANUP_ENABLED: flag(true),
+  CLEANUP_INTERVAL_MS: integer(24 * 3600 * 1000, 1000),
+  CLEANUP_BATCH_SIZE: integer(5000, 1, 1_000_000),
+
+  SEED_ON_START: flag(true),
+  SEED_ADMIN_PASSWORD: text(),
+  SEED_TEST_PASSWORD: text(),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+export interface PoolSettings {
+  readonly min: number;
+  readonly max: number;
+  readonly connectionTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+export interface Config {
+  readonly env: Env['NODE_ENV'];
+  readonly isProduction: boolean;
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly host: string;
+  readonly port: number;
+  readonly databaseUrl: string | undefined;
+  readonly embeddedDataDir: string;
+  readonly pool: PoolSettings;
+  readonly ssl: { readonly mode: 'off' | 'verify'; readonly caFile: string | undefined };
+  readonly jwt: { readonly secret: string | undefined; readonly ttlSeconds: number };
+  readonly adminUsernames: readonly string[];
+  readonly trustProxy: boolean | number | string;
+  readonly bodyLimit: number;
+  readonly docsEnabled: boolean;
+  readonly loginRateLimit: {
+    readonly windowSeconds: number;
+    readonly maxPerIp: number;
+    readonly maxPerAccount: number;
+  };
+  readonly audit: {
+    readonly flushIntervalMs: number;
+    readonly batchSize: number;
+    readonly retentionDays: number;
+  };
+  readonly cleanup: {
+    readonly enabled: boolean;
+    readonly intervalMs: number;
+    readonly batchSize: number;
+  };
+  readonly seed: {
+    readonly onStart: boolean;
+    readonly adminPassword: string | undefined;
+    readonly testPassword: string | undefined;
+  };
+}
+
+/** Reads and validates the environment. Throws ConfigError naming the first bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(String(issue?.path[0] ?? 'environment'), issue?.message ?? 'is invalid');
+  }
+  const env = parsed.data;
+  checkConsistency(env);
+
+  return deepFreeze({
+    env: env.NODE_ENV,
+    isProduction: env.NODE_ENV === 'production',
+    logLevel: env.LOG_LEVEL,
+    host: env.HOST,
+    port: env.PORT,
+    databaseUrl: env.DATABASE_URL,
+    embeddedDataDir: env.EMBEDDED_DATA_DIR,
+    pool: {
+      min: env.DB_POOL_MIN,
+      max: env.DB_POOL_MAX,
+      connectionTimeoutMs: env.DB_POOL_TIMEOUT,
+      idleTimeoutMs: env.DB_POOL_IDLE_TIMEOUT,
+    },
+    ssl: {
+      mode: env.DB_SSL ?? (env.NODE_ENV === 'production' ? 'verify' : 'off'),
+      caFile: env.DB_SSL_CA_FILE,
+    },
+    jwt: { secret: env.JWT_SECRET, ttlSeconds: env.JWT_TTL_SECONDS },
+    adminUsernames: env.ADMIN_USERNAMES.split(',')
+      .map((name) => name.trim().normalize('NFKC').toLowerCase())
+      .filter(Boolean),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    bodyLimit: env.BODY_LIMIT,
+    docsEnabled: env.DOCS_ENABLED,
+    loginRateLimit: {
+      windowSeconds: env.LOGIN_RATE_WINDOW_SECONDS,
+      maxPerIp: env.LOGIN_MAX_PER_IP,
+      maxPerAccount: env.LOGIN_MAX_PER_ACCOUNT,
+    },
+    audit: {
+      flushIntervalMs: env.AUDIT_FLUSH_INTERVAL_MS,
+      batchSize: env.AUDIT_BATCH_SIZE,
+      retentionDays: env.AUDIT_RETENTION_DAYS,
+    },
+    cleanup: {
+      enabled: env.CLEANUP_ENABLED,
+      intervalMs: env.CLEANUP_INTERVAL_MS,
+      batchSize: env.CLEANUP_BATCH_SIZE,
+    },
+    seed: {
+      onStart: env.SEED_ON_START,
+      adminPassword: env.SEED_ADMIN_PASSWORD,
+      testPassword: env.SEED_TEST_PASSWORD,
+    },
+  });
+}
+
+/** Rules that span several variables. */
+function checkConsistency(env: Env): void {
+  if (env.DB_POOL_MIN > env.DB_POOL_MAX) {
+    throw new ConfigError('DB_POOL_MIN', `must not exceed DB_POOL_MAX (${env.DB_POOL_MAX})`);
+  }
+  if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
+    throw new ConfigError('JWT_SECRET', 'is required in production');
+  }
+  // 32 bytes is the key size HS256 needs to carry its full strength (RFC 7518, section 3.2).
+  if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < 32) {
+    throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes long');
+  }
+}
+
+/**
+ * TRUST_PROXY as Fastify's trustProxy takes it: "true"/"false", a hop count, or a comma-separated
+ * list of addresses and CIDR ranges.
+ */
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  const valid = /^[0-9a-fA-F:.]+(\/\d{1,3})?$|^(loopback|linklocal|uniquelocal)$/;
+  if (entries.some((entry) => !valid.test(entry))) {
+    throw new ConfigError('TRUST_PROXY', 'must be true, false, a hop count or addresses/CIDRs');
+  }
+  return entries.join(',');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

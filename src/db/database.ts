@@ -1,0 +1,87 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import type pg from 'pg';
+
+import type { Config, PoolSettings } from '../config.js';
+import { PrismaClient } from '../generated/prisma/client.js';
+import type { Logger } from '../logger.js';
+import { createPool, warmPool } from './pool.js';
+import { AuditLogRepository } from './repositories/audit-logs.js';
+import { SessionRepository } from './repositories/sessions.js';
+import { UserRepository } from './repositories/users.js';
+
+export interface DatabaseOptions {
+  url: string;
+  pool: PoolSettings;
+  ssl?: Config['ssl'];
+  logger?: Logger;
+  /** Log every query at debug level (development). Otherwise only errors are logged. */
+  logQueries?: boolean;
+}
+
+/**
+ * Owns the pg pool, the Prisma client on top of it and the repositories. Create one per process
+ * (or per test); nothing here is global.
+ */
+export class DatabaseService {
+  readonly pool: pg.Pool;
+  readonly prisma: PrismaClient;
+  readonly users: UserRepository;
+  readonly sessions: SessionRepository;
+  readonly auditLogs: AuditLogRepository;
+  private readonly options: DatabaseOptions;
+
+  constructor(options: DatabaseOptions) {
+    this.options = options;
+    this.pool = createPool(options);
+    this.pool.on('error', (error) => options.logger?.error({ err: error }, 'idle database client failed'));
+    this.prisma = createPrismaClient(this.pool, options);
+    this.users = new UserRepository(this.prisma);
+    this.sessions = new SessionRepository(this.prisma, this.pool);
+    this.auditLogs = new AuditLogRepository(this.prisma);
+  }
+
+  /** Opens DB_POOL_MIN connections and makes sure the database answers. */
+  async connect(): Promise<void> {
+    await warmPool(this.pool, this.options.pool.min);
+    await this.prisma.$connect();
+  }
+
+  /** Closes Prisma and the pool. Safe to call twice. */
+  async disconnect(): Promise<void> {
+    await this.prisma.$disconnect();
+    if (!this.pool.ended) await this.pool.end();
+  }
+
+  /** True when the database answers a trivial query; never throws. */
+  async healthCheck(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function createPrismaClient(pool: pg.Pool, options: DatabaseOptions): PrismaClient {
+  const adapter = new PrismaPg(pool, {
+    onPoolError: (error) => options.logger?.error({ err: error }, 'database pool error'),
+  });
+  const log = options.logQueries
+    ? ([{ emit: 'event', level: 'query' }, { emit: 'event', level: 'error' }] as const)
+    : ([{ emit: 'event', level: 'error' }] as const);
+  const prisma = new PrismaClient({ adapter, log: [...log] });
+
+  const logger = options.logger;
+  if (logger) {
+    prisma.$on('error' as never, (event: { message: string }) =>
+      logger.error({ prisma: event.message }, 'prisma error'),
+    );
+    if (options.logQueries) {
+      prisma.$on('query' as never, (event: { query: string; duration: number }) =>
+        logger.debug({ query: event.query, durationMs: event.duration }, 'query'),
+      );
+    }
+  }
+  return prisma;
+}

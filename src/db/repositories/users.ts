@@ -1,0 +1,185 @@
+import type { PrismaClient, User, UserSession } from '../../generated/prisma/client.js';
+
+import { UserNotFoundError } from '../../errors.js';
+import { isRecordNotFound, translateUserWriteError } from '../prisma-errors.js';
+import {
+  boundedText,
+  escapeLike,
+  limit as checkLimit,
+  nonNegativeInt,
+  normalizeIdentity,
+  optionalText,
+  positiveInt,
+} from '../validate.js';
+
+/** A user as every caller outside login sees it: never with its password hash. */
+export type PublicUser = Omit<User, 'passwordHash'>;
+
+/** What login needs, and only login. */
+export type UserCredentials = Pick<User, 'id' | 'username' | 'passwordHash' | 'isActive'>;
+
+export interface CreateUserInput {
+  username: string;
+  passwordHash: string;
+  email?: string | null;
+}
+
+export interface UpdateUserInput {
+  username?: string;
+  passwordHash?: string;
+  email?: string | null;
+  isActive?: boolean;
+}
+
+export const publicUserSelect = {
+  id: true,
+  username: true,
+  email: true,
+  isActive: true,
+  createdAt: true,
+  updatedAt: true,
+} as const;
+
+const MAX_IDENTITY_LENGTH = 255;
+
+export class UserRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async findById(id: number): Promise<PublicUser | null> {
+    positiveInt('id', id);
+    return this.prisma.user.findUnique({ where: { id }, select: publicUserSelect });
+  }
+
+  async findByUsername(username: string): Promise<PublicUser | null> {
+    const normalized = normalizeIdentity(boundedText('username', username, MAX_IDENTITY_LENGTH));
+    return this.prisma.user.findUnique({ where: { username: normalized }, select: publicUserSelect });
+  }
+
+  async findByEmail(email: string): Promise<PublicUser | null> {
+    const normalized = normalizeIdentity(boundedText('email', email, MAX_IDENTITY_LENGTH));
+    return this.prisma.user.findUnique({ where: { email: normalized }, select: publicUserSelect });
+  }
+
+  /** The one method that returns a password hash. `login` is a username, or an email with "@". */
+  async findCredentials(login: string): Promise<UserCredentials | null> {
+    const normalized = normalizeIdentity(boundedText('login', login, MAX_IDENTITY_LENGTH));
+    const where = normalized.includes('@') ? { email: normalized } : { username: normalized };
+    return this.prisma.user.findUnique({
+      where,
+      select: { id: true, username: true, passwordHash: true, isActive: true },
+    });
+  }
+
+  /** Creates a user; a taken username or email becomes UsernameTakenError / EmailTakenError. */
+  async create(input: CreateUserInput): Promise<PublicUser> {
+    const data = {
+      username: normalizeIdentity(boundedText('username', input.username, MAX_IDENTITY_LENGTH)),
+      passwordHash: boundedText('passwordHash', input.passwordHash, 255),
+      email: normalizeOptionalEmail(input.email),
+    };
+    try {
+      return await this.prisma.user.create({ data, select: publicUserSelect });
+    } catch (error) {
+      translateUserWriteError(error);
+    }
+  }
+
+  /** Changes only the fields given. Throws UserNotFoundError when there is no such user. */
+  async update(id: number, input: UpdateUserInput): Promise<PublicUser> {
+    positiveInt('id', id);
+    const data = {
+      ...(input.username !== undefined && {
+        username: normalizeIdentity(boundedText('username', input.username, MAX_IDENTITY_LENGTH)),
+      }),
+      ...(input.passwordHash !== undefined && {
+        passwordHash: boundedText('passwordHash', input.passwordHash, 255),
+      }),
+      ...(input.email !== undefined && { email: normalizeOptionalEmail(input.email) }),
+      ...(input.isActive !== undefined && { isActive: input.isActive }),
+    };
+    try {
+      return await this.prisma.user.update({ where: { id }, data, select: publicUserSelect });
+    } catch (error) {
+      if (isRecordNotFound(error)) throw new UserNotFoundError(id);
+      translateUserWriteError(error);
+    }
+  }
+
+  /**
+   * Deletes the user. The database cascades to its sessions and keeps its audit rows with a null
+   * user. Throws UserNotFoundError when there is no such user.
+   */
+  async delete(id: number): Promise<PublicUser> {
+    positiveInt('id', id);
+    try {
+      return await this.prisma.user.delete({ where: { id }, select: publicUserSelect });
+    } catch (error) {
+      if (isRecordNotFound(error)) throw new UserNotFoundError(id);
+      throw error;
+    }
+  }
+
+  /** Active users, newest first. */
+  async findActiveUsers(limit = 50, offset = 0): Promise<PublicUser[]> {
+    return this.prisma.user.findMany({
+      where: { isActive: true },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: checkLimit(limit),
+      skip: nonNegativeInt('offset', offset),
+      select: publicUserSelect,
+    });
+  }
+
+  /** The user with its unexpired sessions, newest first; null when there is no such user. */
+  async findUserWithActiveSessions(
+    id: number,
+  ): Promise<(PublicUser & { sessions: UserSession[] }) | null> {
+    positiveInt('id', id);
+    return this.prisma.user.findUnique({
+      where: { id },
+      select: {
+        ...publicUserSelect,
+        sessions: {
+          where: { expiresAt: { gt: new Date() } },
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        },
+      },
+    });
+  }
+
+  /**
+   * A page of users, newest first, with the total matching count. `search` matches username or
+   * email case-insensitively and literally: "%" and "_" are plain characters.
+   */
+  async findUsersWithPagination(
+    page = 1,
+    limit = 20,
+    search?: string,
+  ): Promise<{ users: PublicUser[]; total: number }> {
+    positiveInt('page', page);
+    checkLimit(limit);
+    const term = optionalText('search', search === '' ? undefined : search, MAX_IDENTITY_LENGTH);
+    const pattern = term == null ? undefined : escapeLike(normalizeIdentity(term));
+    const where =
+      pattern === undefined
+        ? {}
+        : { OR: [{ username: { contains: pattern } }, { email: { contains: pattern } }] };
+
+    const [users, total] = await this.prisma.$transaction([
+      this.prisma.user.findMany({
+        where,
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: limit,
+        skip: (page - 1) * limit,
+        select: publicUserSelect,
+      }),
+      this.prisma.user.count({ where }),
+    ]);
+    return { users, total };
+  }
+}
+
+function normalizeOptionalEmail(email: string | null | undefined): string | null {
+  if (email === undefined || email === null) return null;
+  return normalizeIdentity(boundedText('email', email, MAX_IDENTITY_LENGTH));
+}

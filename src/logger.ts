@@ -1,0 +1,38 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+import type { Config } from './config.js';
+
+export type { Logger };
+
+/**
+ * Paths pino blanks out wherever they appear in a log line. The audit trail has its own, deeper
+ * redaction (src/http/redact.ts); this list keeps request logging safe.
+ */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'password',
+  '*.password',
+  'passwordHash',
+  '*.passwordHash',
+  'accessToken',
+  '*.accessToken',
+  'token',
+  '*.token',
+];
+
+/** Options shared by the standalone logger and Fastify's: JSON in production, pretty otherwise. */
+export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): LoggerOptions {
+  const pretty = config.env === 'development' && process.stdout.isTTY;
+  return {
+    level: config.logLevel,
+    redact: { paths: REDACTED_LOG_PATHS, censor: '[REDACTED]' },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: true } } } : {}),
+  };
+}
+
+export function createLogger(config: Pick<Config, 'logLevel' | 'env'>): Logger {
+  return pino(loggerOptions(config));
+}
