@@ -70,6 +70,7 @@ const envSchema = z.object({
   CLEANUP_INTERVAL_MS: integer(24 * 3600 * 1000, 1000),
   CLEANUP_BATCH_SIZE: integer(5000, 1, 1_000_000),
 
+  MIGRATE_ON_START: flag(true),
   SEED_ON_START: flag(true),
   SEED_ADMIN_PASSWORD: text(),
   SEED_TEST_PASSWORD: text(),
@@ -114,6 +115,8 @@ export interface Config {
     readonly intervalMs: number;
     readonly batchSize: number;
   };
+  /** Apply pending migrations when the server starts (always done on the embedded default). */
+  readonly migrateOnStart: boolean;
   readonly seed: {
     readonly onStart: boolean;
     readonly adminPassword: string | undefined;
@@ -171,6 +174,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: env.CLEANUP_INTERVAL_MS,
       batchSize: env.CLEANUP_BATCH_SIZE,
     },
+    migrateOnStart: env.MIGRATE_ON_START,
     seed: {
       onStart: env.SEED_ON_START,
       adminPassword: env.SEED_ADMIN_PASSWORD,

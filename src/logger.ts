@@ -4,6 +4,9 @@ import type { Config } from './config.js';
 
 export type { Logger };
 
+/** The logging methods a component needs; both pino's Logger and Fastify's request logger fit. */
+export type Log = Pick<Logger, 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'>;
+
 /**
  * Paths pino blanks out wherever they appear in a log line. The audit trail has its own, deeper
  * redaction (src/http/redact.ts); this list keeps request logging safe.

@@ -3,6 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
+import { lockDataDir } from './embedded-lock.js';
+
 /** A PGlite database served over the PostgreSQL wire protocol on 127.0.0.1. */
 export interface EmbeddedDatabase {
   /** A postgres:// URL for pg, so the embedded default runs the same code path as production. */
@@ -21,9 +23,18 @@ export async function startEmbeddedDatabase(
   maxConnections = 100,
 ): Promise<EmbeddedDatabase> {
   if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir === undefined ? undefined : { dataDir });
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
-  await server.start();
+  const unlock = dataDir === undefined ? () => undefined : lockDataDir(dataDir);
+  let db: PGlite | undefined;
+  let server: PGLiteSocketServer;
+  try {
+    db = await PGlite.create(dataDir === undefined ? undefined : { dataDir });
+    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
+    await server.start();
+  } catch (error) {
+    await db?.close();
+    unlock();
+    throw error;
+  }
   const port = Number(server.getServerConn().split(':').pop());
 
   return {
@@ -32,6 +43,7 @@ export async function startEmbeddedDatabase(
     async stop() {
       await server.stop();
       await db.close();
+      unlock();
     },
   };
 }

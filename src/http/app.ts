@@ -1,0 +1,136 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+
+import type { Config } from '../config.js';
+import type { DatabaseService } from '../db/database.js';
+import type { SessionCheck } from '../db/repositories/sessions.js';
+import { type Log, type Logger, loggerOptions } from '../logger.js';
+import { AuditBuffer } from './audit-buffer.js';
+import { installAuditHook } from './audit-hook.js';
+import type { Services } from './context.js';
+import { installErrorHandlers } from './error-handler.js';
+import { LoginThrottle } from './login-throttle.js';
+import { adminRoutes } from './routes/admin.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { TokenService } from './tokens.js';
+
+export interface AppOptions {
+  config: Config;
+  db: DatabaseService;
+  /** A pino logger to use instead of one built from the config (tests capture logs this way). */
+  logger?: Logger;
+  /** Replaces the per-request session check (benchmarks swap implementations here). */
+  sessionCheck?: SessionCheck;
+}
+
+/**
+ * Builds the HTTP service on a connected DatabaseService. Closing the app flushes the audit
+ * buffer; the caller owns the database and closes it afterwards.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const app = Fastify({
+    ...loggerOption(options),
+    // A hop count is valid at run time (proxy-addr) though Fastify's types leave it out.
+    trustProxy: config.trustProxy as boolean | string,
+    bodyLimit: config.bodyLimit,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 100 },
+  });
+
+  installValidators(app);
+  const services = createServices(options, app.log);
+  app.decorate('services', services);
+  app.decorateRequest('auth', null);
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onClose', async () => {
+    await services.audit.close();
+  });
+
+  // Only JSON bodies are accepted; text/plain would otherwise reach the routes as a string.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandlers(app);
+  installAuditHook(app);
+  if (config.docsEnabled) await installDocs(app);
+
+  await app.register(healthRoutes);
+  await app.register(authRoutes);
+  await app.register(sessionRoutes);
+  await app.register(adminRoutes);
+  return app;
+}
+
+function createServices(options: AppOptions, log: Log): Services {
+  const { config, db } = options;
+  const secret = config.jwt.secret ?? ephemeralSecret(log);
+  return {
+    config,
+    db,
+    sessionCheck: options.sessionCheck ?? db.sessions.check,
+    tokens: new TokenService(secret, config.jwt.ttlSeconds),
+    throttle: new LoginThrottle(db.pool, config.loginRateLimit),
+    audit: new AuditBuffer(db.auditLogs, log, config.audit),
+  };
+}
+
+function ephemeralSecret(log: Log): string {
+  log.warn({ variable: 'JWT_SECRET' }, 'no JWT_SECRET set: using a random one, tokens end with the process');
+  return randomBytes(32).toString('base64url');
+}
+
+function loggerOption(options: AppOptions): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (options.logger) return { loggerInstance: options.logger };
+  return { logger: loggerOptions(options.config) };
+}
+
+/**
+ * Two validators: bodies are checked strictly (no type coercion, unknown fields refused rather
+ * than silently dropped); query strings and params may coerce "2" to 2, since they are text.
+ */
+function installValidators(app: FastifyInstance): void {
+  const strict = makeAjv(false);
+  const coercing = makeAjv('array');
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const ajv = httpPart === 'body' ? strict : coercing;
+    return ajv.compile(schema);
+  });
+}
+
+function makeAjv(coerceTypes: false | 'array'): Ajv {
+  const ajv = new Ajv({
+    coerceTypes,
+    removeAdditional: false,
+    useDefaults: true,
+    allErrors: false,
+    strict: false,
+  });
+  addFormats.default(ajv);
+  return ajv;
+}
+
+async function installDocs(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'infinity-server',
+        description: 'Registration, login, sessions, administration and audit trail.',
+        version: '0.1.0',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+import { redact } from './redact.js';
+import { clientIp, userAgent } from './context.js';
+
+/**
+ * A route names its audit event in its config (`config: { audit: { action, resource } }`): that is
+ * the row written when the request fails before the handler decides otherwise, e.g. on invalid
+ * input. The handler replaces it with the outcome through `audit()`. After each response, turns the request's audit event (if it has one) into a row in the audit
+ * buffer, with the final status, the caller's address and agent, and the request data redacted.
+ */
+export function installAuditHook(app: FastifyInstance): void {
+  app.decorateRequest('auditEvent', null);
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const preset = request.routeOptions.config.audit;
+    request.auditEvent = preset === undefined ? null : { ...preset };
+  });
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const event = request.auditEvent;
+    if (event === null) return;
+
+    request.server.services.audit.add({
+      action: event.action,
+      userId: event.userId ?? request.auth?.userId ?? null,
+      resource: event.resource ?? null,
+      resourceId: event.resourceId === undefined ? null : String(event.resourceId),
+      ipAddress: clientIp(request),
+      userAgent: userAgent(request),
+      responseStatus: reply.statusCode,
+      requestData: redact({
+        method: request.method,
+        path: request.routeOptions.url ?? request.url.split('?')[0],
+        requestId: request.id,
+        ...(isNonEmpty(request.params) && { params: request.params }),
+        ...(isNonEmpty(request.query) && { query: request.query }),
+        ...(request.body !== undefined && request.body !== null && { body: request.body }),
+        ...(event.extra && { details: event.extra }),
+      }) as object,
+    });
+  });
+}
+
+function isNonEmpty(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && Object.keys(value).length > 0;
+}

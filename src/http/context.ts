@@ -1,0 +1,76 @@
+import { isIP } from 'node:net';
+
+import type { FastifyRequest } from 'fastify';
+
+import type { AuditAction } from '../audit-actions.js';
+import type { Config } from '../config.js';
+import type { DatabaseService } from '../db/database.js';
+import type { SessionCheck } from '../db/repositories/sessions.js';
+import type { AuditBuffer } from './audit-buffer.js';
+import type { LoginThrottle } from './login-throttle.js';
+import type { TokenService } from './tokens.js';
+
+/** What the routes need, built once by buildApp. */
+export interface Services {
+  readonly config: Config;
+  readonly db: DatabaseService;
+  readonly sessionCheck: SessionCheck;
+  readonly tokens: TokenService;
+  readonly throttle: LoginThrottle;
+  readonly audit: AuditBuffer;
+}
+
+/** The caller of an authenticated request. */
+export interface AuthContext {
+  readonly userId: number;
+  readonly username: string;
+  readonly jti: string;
+  readonly sessionId: number;
+  readonly isAdmin: boolean;
+}
+
+/** One audit row in the making; the response status and request data are added when it is sent. */
+export interface AuditEvent {
+  action: AuditAction;
+  userId?: number | null;
+  resource?: string;
+  resourceId?: string | number;
+  /** Facts for the row that are not in the request, e.g. why a login failed. */
+  extra?: Record<string, unknown>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+  }
+  interface FastifyRequest {
+    auth: AuthContext | null;
+    auditEvent: AuditEvent | null;
+  }
+  interface FastifyContextConfig {
+    /** The audit row this route writes unless its handler records another outcome. */
+    audit?: AuditEvent;
+  }
+}
+
+/** Marks the request for one audit row, written when the response has been sent. */
+export function audit(request: FastifyRequest, event: AuditEvent): void {
+  request.auditEvent = event;
+}
+
+/** The caller's address as Fastify resolved it (TRUST_PROXY aware), if it is a real IP address. */
+export function clientIp(request: FastifyRequest): string | null {
+  const ip = request.ip?.replace(/%.*$/, '');
+  return ip && isIP(ip) !== 0 ? ip : null;
+}
+
+export function userAgent(request: FastifyRequest): string | null {
+  const value = request.headers['user-agent'];
+  return typeof value === 'string' && value.length > 0 ? value.slice(0, 1024) : null;
+}
+
+/** The authenticated caller; only for routes behind `authenticate`. */
+export function caller(request: FastifyRequest): AuthContext {
+  if (request.auth === null) throw new Error('route is missing the authenticate hook');
+  return request.auth;
+}

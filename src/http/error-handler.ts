@@ -1,0 +1,80 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
+
+/** Fastify's own failures, each answered with a registered code. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
+  FST_ERR_BAD_URL: 'VALIDATION_FAILED',
+  FST_ERR_ASYNC_CONSTRAINT: 'VALIDATION_FAILED',
+};
+
+/** Failures of the database connection rather than of the request: answered 503. */
+const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|P1001|P1017|P2024|57P01|57P03|08006|08001/;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+export function errorBody(code: ErrorCode, message?: string, details?: unknown): ErrorBody {
+  return {
+    error: { code, message: message ?? ERROR_CODES[code].message, ...(details === undefined ? {} : { details }) },
+  };
+}
+
+/**
+ * Every error leaves as `{ error: { code, message, details? } }` with a registered code. 4xx are
+ * logged at info, 5xx at error; a 5xx never shows its own message or stack to the client.
+ */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const { status, body } = classify(error);
+    if (status >= 500) request.log.error({ err: error, code: body.error.code }, 'request failed');
+    else request.log.info({ code: body.error.code, reason: error.message }, 'request refused');
+    if (status === 429 && error instanceof AppError) {
+      const retryAfter = (error.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+      if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
+    }
+    return reply.status(status).send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    request.log.info({ method: request.method, url: request.url }, 'route not found');
+    return reply.status(404).send(errorBody('ROUTE_NOT_FOUND'));
+  });
+}
+
+function classify(error: FastifyError): { status: number; body: ErrorBody } {
+  if (error instanceof AppError) {
+    return { status: error.statusCode, body: errorBody(error.code, error.message, error.details) };
+  }
+  if (error.validation) {
+    const details = error.validation.map((issue) => ({
+      field: fieldOf(error.validationContext, issue.instancePath, issue.params),
+      message: issue.message ?? 'is invalid',
+    }));
+    return { status: 400, body: errorBody('VALIDATION_FAILED', undefined, details) };
+  }
+  const mapped = error.code === undefined ? undefined : FASTIFY_CODES[error.code];
+  if (mapped !== undefined) return { status: ERROR_CODES[mapped].status, body: errorBody(mapped) };
+  if (UNAVAILABLE.test(`${error.code ?? ''} ${error.message}`)) {
+    return { status: 503, body: errorBody('SERVICE_UNAVAILABLE') };
+  }
+  const status = error.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { status, body: errorBody('VALIDATION_FAILED', error.message) };
+  }
+  return { status: 500, body: errorBody('INTERNAL_ERROR') };
+}
+
+/** "body.password", "querystring.limit": where the failing value was. */
+function fieldOf(context: string | undefined, path: string, params: Record<string, unknown>): string {
+  const missing = typeof params.missingProperty === 'string' ? `/${params.missingProperty}` : '';
+  const extra = typeof params.additionalProperty === 'string' ? `/${params.additionalProperty}` : '';
+  const pointer = `${path}${missing}${extra}`.replace(/^\//, '').replaceAll('/', '.');
+  return [context ?? 'request', pointer].filter(Boolean).join('.');
+}

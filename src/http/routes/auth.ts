@@ -1,0 +1,197 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import { AUDIT_ACTIONS } from '../../audit-actions.js';
+import { checkPasswordPolicy, hashPassword, verifyAgainstDecoy, verifyPassword } from '../../auth/passwords.js';
+import { normalizeIdentity } from '../../db/validate.js';
+import { AppError, ConflictError } from '../../errors.js';
+import { authenticate } from '../authenticate.js';
+import { audit, caller, clientIp, userAgent } from '../context.js';
+import { emailSchema, errors, NO_CONTROL_CHARS, usernameSchema, userSchema } from '../schemas.js';
+
+interface Credentials {
+  username: string;
+  password: string;
+}
+
+const passwordSchema = { type: 'string', minLength: 1, maxLength: 1024, pattern: NO_CONTROL_CHARS } as const;
+
+const registerSchema = {
+  tags: ['auth'],
+  summary: 'Create an account',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['username', 'password'],
+    properties: { username: usernameSchema, password: passwordSchema, email: emailSchema },
+  },
+  response: { 201: { type: 'object', properties: { user: userSchema } }, ...errors(400, 409, 413, 415) },
+} as const;
+
+const loginSchema = {
+  tags: ['auth'],
+  summary: 'Sign in with a username or email and a password',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['username', 'password'],
+    properties: {
+      username: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARS },
+      password: passwordSchema,
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        accessToken: { type: 'string' },
+        tokenType: { type: 'string', enum: ['Bearer'] },
+        expiresAt: { type: 'string', format: 'date-time' },
+        user: userSchema,
+      },
+    },
+    ...errors(400, 401, 429),
+  },
+} as const;
+
+const signedIn = { security: [{ bearerAuth: [] }], tags: ['auth'] } as const;
+
+export async function authRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: Credentials & { email?: string } }>(
+    '/auth/register',
+    {
+      schema: registerSchema,
+      preValidation: normalizeUsername,
+      config: { audit: { action: AUDIT_ACTIONS.registerFailed, resource: 'user' } },
+    },
+    async (request, reply) => {
+      const { username, password, email } = request.body;
+      const problem = checkPasswordPolicy(password);
+      if (problem !== null) {
+        throw new AppError('VALIDATION_FAILED', {
+          details: [{ field: 'body.password', message: passwordMessage(problem) }],
+        });
+      }
+
+      const passwordHash = await hashPassword(password);
+      const user = await request.server.services.db.users
+        .create({ username, passwordHash, email: email ?? null })
+        .catch((error: unknown) => {
+          if (error instanceof ConflictError) {
+            audit(request, { action: AUDIT_ACTIONS.registerFailed, resource: 'user', extra: { reason: error.code } });
+          }
+          throw error;
+        });
+
+      audit(request, { action: AUDIT_ACTIONS.register, userId: user.id, resource: 'user', resourceId: user.id });
+      return reply.status(201).send({ user });
+    },
+  );
+
+  app.post<{ Body: Credentials }>(
+    '/auth/login',
+    {
+      schema: loginSchema,
+      preValidation: normalizeUsername,
+      config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' } },
+    },
+    async (request, reply) => {
+      const { db, throttle, tokens } = request.server.services;
+      const { username: login, password } = request.body;
+      const ip = clientIp(request) ?? 'unknown';
+
+      const verdict = await throttle.attempt(ip, login);
+      if (!verdict.allowed) {
+        audit(request, { action: AUDIT_ACTIONS.loginRateLimited, resource: 'session' });
+        throw new AppError('RATE_LIMITED', { details: { retryAfterSeconds: verdict.retryAfterSeconds } });
+      }
+
+      const credentials = await db.users.findCredentials(login);
+      const passwordOk = credentials
+        ? await verifyPassword(credentials.passwordHash, password)
+        : await verifyAgainstDecoy(password);
+      if (!credentials || !passwordOk || !credentials.isActive) {
+        const reason = !credentials ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'inactive';
+        audit(request, {
+          action: AUDIT_ACTIONS.loginFailed,
+          userId: credentials?.id ?? null,
+          resource: 'session',
+          extra: { reason },
+        });
+        throw new AppError('INVALID_CREDENTIALS');
+      }
+
+      const { token, claims } = await tokens.issue(credentials.id);
+      const session = await db.sessions.createSession(
+        credentials.id,
+        claims.jti,
+        claims.expiresAt,
+        clientIp(request),
+        userAgent(request),
+      );
+      await throttle.succeeded(ip, login);
+      const user = await db.users.findById(credentials.id);
+
+      audit(request, { action: AUDIT_ACTIONS.login, userId: credentials.id, resource: 'session', resourceId: session.id });
+      return reply.send({ accessToken: token, tokenType: 'Bearer', expiresAt: claims.expiresAt, user });
+    },
+  );
+
+  app.get(
+    '/auth/me',
+    {
+      schema: { ...signedIn, summary: 'The signed-in user', response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(401) } },
+      preHandler: authenticate,
+    },
+    async (request) => {
+      const user = await request.server.services.db.users.findById(caller(request).userId);
+      if (user === null) throw new AppError('UNAUTHORIZED');
+      return { user };
+    },
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      schema: { ...signedIn, summary: 'End this session', response: { 204: { type: 'null' }, ...errors(401) } },
+      preHandler: authenticate,
+      config: { audit: { action: AUDIT_ACTIONS.logout, resource: 'session' } },
+    },
+    async (request, reply) => {
+      const auth = caller(request);
+      await request.server.services.db.sessions.deleteSession(auth.jti);
+      audit(request, { action: AUDIT_ACTIONS.logout, resource: 'session', resourceId: auth.sessionId });
+      return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    '/auth/logout-all',
+    {
+      schema: {
+        ...signedIn,
+        summary: 'End every session of the signed-in user',
+        response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } }, ...errors(401) },
+      },
+      preHandler: authenticate,
+      config: { audit: { action: AUDIT_ACTIONS.logoutAll, resource: 'session' } },
+    },
+    async (request) => {
+      const auth = caller(request);
+      const revoked = await request.server.services.db.sessions.deleteUserSessions(auth.userId);
+      audit(request, { action: AUDIT_ACTIONS.logoutAll, resource: 'session', extra: { revoked } });
+      return { revoked };
+    },
+  );
+}
+
+/** Usernames are compared after NFKC and lowercasing, so look-alike spellings are one name. */
+async function normalizeUsername(request: FastifyRequest): Promise<void> {
+  const body = request.body as { username?: unknown } | undefined;
+  if (body && typeof body === 'object' && typeof body.username === 'string') {
+    body.username = normalizeIdentity(body.username);
+  }
+}
+
+function passwordMessage(problem: 'too_short' | 'too_long'): string {
+  return problem === 'too_short' ? 'must be at least 15 characters' : 'must be at most 256 characters';
+}
