@@ -1,3 +1,6 @@
+import { accessSync, constants } from 'node:fs';
+import { isIP } from 'node:net';
+
 import { z } from 'zod';
 
 import { ConfigError } from './errors.js';
@@ -29,8 +32,9 @@ const text = () =>
     .optional()
     .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
 
+// The message never repeats the value: a connection URL may carry a password.
 const postgresUrl = () =>
-  text().refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), {
+  text().refine((value) => value === undefined || (/^postgres(ql)?:\/\//.test(value) && URL.canParse(value)), {
     message: 'must be a postgres:// or postgresql:// URL',
   });
 
@@ -195,6 +199,19 @@ function checkConsistency(env: Env): void {
   if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < 32) {
     throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes long');
   }
+  // Checked here so a wrong path fails with the variable's name, not later as a bare ENOENT.
+  if (env.DB_SSL_CA_FILE !== undefined && !isReadable(env.DB_SSL_CA_FILE)) {
+    throw new ConfigError('DB_SSL_CA_FILE', 'is not a readable file');
+  }
+}
+
+function isReadable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -206,11 +223,25 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === 'true') return true;
   if (/^\d+$/.test(value)) return Number(value);
   const entries = value.split(',').map((entry) => entry.trim());
-  const valid = /^[0-9a-fA-F:.]+(\/\d{1,3})?$|^(loopback|linklocal|uniquelocal)$/;
-  if (entries.some((entry) => !valid.test(entry))) {
+  if (!entries.every(isProxyEntry)) {
     throw new ConfigError('TRUST_PROXY', 'must be true, false, a hop count or addresses/CIDRs');
   }
   return entries.join(',');
+}
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** One entry as proxy-addr (behind Fastify's trustProxy) takes it: a keyword, an address, or a range. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_KEYWORDS.has(entry)) return true;
+  const [address = '', range, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (range === undefined) return true;
+
+  const maxPrefix = version === 4 ? 32 : 128;
+  if (/^\d{1,3}$/.test(range)) return Number(range) <= maxPrefix;
+  return version === 4 && isIP(range) === 4; // 10.0.0.0/255.0.0.0
 }
 
 function deepFreeze<T>(value: T): T {

@@ -61,7 +61,7 @@ export async function readMigrations(dir = DEFAULT_MIGRATIONS_DIR): Promise<Migr
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(join(dir, name, 'migration.sql'), 'utf8');
-      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+      return { name, sql, checksum: sha256(sql) };
     }),
   );
 }
@@ -121,10 +121,26 @@ async function statusWith(client: pg.PoolClient, files: MigrationFile[]): Promis
     applied: files.filter((file) => finished.has(file.name)).map((file) => file.name),
     pending: files.filter((file) => !rows.some((row) => row.migration_name === file.name)).map((f) => f.name),
     modified: files
-      .filter((file) => finished.has(file.name) && finished.get(file.name)?.checksum !== file.checksum)
+      .filter((file) => {
+        const row = finished.get(file.name);
+        return row !== undefined && !matchesChecksum(file.sql, row.checksum);
+      })
       .map((file) => file.name),
     failed: rows.filter((row) => row.finished_at === null).map((row) => row.migration_name),
   };
+}
+
+/**
+ * Whether a migration file is still the one recorded, as Prisma decides it: a checkout that only
+ * turned LF into CRLF (or back) is the same migration.
+ */
+function matchesChecksum(sql: string, checksum: string): boolean {
+  const variants = [sql, sql.replaceAll('\r\n', '\n'), sql.replaceAll('\r\n', '\n').replaceAll('\n', '\r\n')];
+  return variants.some((variant) => sha256(variant) === checksum);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 async function applyOne(client: pg.PoolClient, file: MigrationFile): Promise<void> {

@@ -29,11 +29,16 @@ export function createPool({ url, pool, ssl }: PoolOptions): pg.Pool {
 
 /**
  * Opens DB_POOL_MIN connections up front. pg.Pool alone never closes below `min` but also never
- * opens connections before they are asked for.
+ * opens connections before they are asked for. When one of them fails, the others are still handed
+ * back before the error is thrown: a client left checked out would make pool.end() wait forever.
  */
 export async function warmPool(pool: pg.Pool, min: number): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: min }, () => pool.connect()));
-  for (const client of clients) client.release();
+  const results = await Promise.allSettled(Array.from({ length: min }, () => pool.connect()));
+  for (const result of results) {
+    if (result.status === 'fulfilled') result.value.release();
+  }
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 function readCa(file: string | undefined): string | undefined {
