@@ -10,15 +10,17 @@ import { ConfigError } from './errors.js';
  * malformed variable fails with a ConfigError that names it. The result is frozen.
  */
 
-const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+const optionalInteger = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .trim()
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
-    .optional()
-    .transform((value) => value ?? fallback);
+    .optional();
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  optionalInteger(min, max).transform((value) => value ?? fallback);
 
 const flag = (fallback: boolean) =>
   z
@@ -49,7 +51,8 @@ const envSchema = z.object({
 
   DATABASE_URL: postgresUrl(),
   EMBEDDED_DATA_DIR: z.string().optional().default('.data/pglite'),
-  DB_POOL_MIN: integer(2, 0, 1000),
+  // Unset, it is 2, or DB_POOL_MAX when that is smaller: DB_POOL_MAX=1 alone is a valid setting.
+  DB_POOL_MIN: optionalInteger(0, 1000),
   DB_POOL_MAX: integer(20, 1, 1000),
   DB_POOL_TIMEOUT: integer(30_000, 1),
   DB_POOL_IDLE_TIMEOUT: integer(600_000, 1),
@@ -147,7 +150,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL,
     embeddedDataDir: env.EMBEDDED_DATA_DIR,
     pool: {
-      min: env.DB_POOL_MIN,
+      min: poolMin(env),
       max: env.DB_POOL_MAX,
       connectionTimeoutMs: env.DB_POOL_TIMEOUT,
       idleTimeoutMs: env.DB_POOL_IDLE_TIMEOUT,
@@ -187,9 +190,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
+/** DB_POOL_MIN as set, else 2, or DB_POOL_MAX when that is smaller. */
+function poolMin(env: Env): number {
+  return env.DB_POOL_MIN ?? Math.min(2, env.DB_POOL_MAX);
+}
+
 /** Rules that span several variables. */
 function checkConsistency(env: Env): void {
-  if (env.DB_POOL_MIN > env.DB_POOL_MAX) {
+  if (env.DB_POOL_MIN !== undefined && env.DB_POOL_MIN > env.DB_POOL_MAX) {
     throw new ConfigError('DB_POOL_MIN', `must not exceed DB_POOL_MAX (${env.DB_POOL_MAX})`);
   }
   if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {

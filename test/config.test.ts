@@ -85,6 +85,11 @@ describe('loadConfig', () => {
       assert.deepEqual(config.pool, { min: 0, max: 5, connectionTimeoutMs: 1500, idleTimeoutMs: 250 });
     });
 
+    it('lowers the default pool minimum to DB_POOL_MAX when that is below 2', () => {
+      assert.equal(loadConfig({ DB_POOL_MAX: '1' }).pool.min, 1);
+      assert.equal(loadConfig({ DB_POOL_MAX: '8' }).pool.min, 2);
+    });
+
     it('turns flags into booleans', () => {
       assert.equal(loadConfig({ DOCS_ENABLED: 'no' }).docsEnabled, false);
       assert.equal(loadConfig({ DOCS_ENABLED: '1' }).docsEnabled, true);
