@@ -225,6 +225,17 @@ describe('DatabaseService.healthCheck', () => {
     }
   });
 
+  it('answers false within its own time limit while the query cannot even get a connection', async () => {
+    const db = serviceFrom({ DB_POOL_MIN: '0', DB_POOL_MAX: '1', DB_POOL_TIMEOUT: '600000' });
+    const held = await db.pool.connect();
+    try {
+      assert.equal(await db.healthCheck(200), false);
+    } finally {
+      held.release();
+      await db.disconnect();
+    }
+  });
+
   // Destroys the test database, so it stays the last test of the file.
   it('answers true while the database is up, and false, without throwing, once it is gone', async () => {
     const db = serviceFrom({ DB_POOL_MIN: '1', DB_POOL_TIMEOUT: '1000' });

@@ -52,13 +52,23 @@ export class DatabaseService {
     if (!this.pool.ended) await this.pool.end();
   }
 
-  /** True when the database answers a trivial query; never throws. */
-  async healthCheck(): Promise<boolean> {
+  /**
+   * True when the database answers a trivial query within timeoutMs; never throws, never hangs on
+   * a server that accepts connections but stops answering.
+   */
+  async healthCheck(timeoutMs = 3000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const answered = this.pool.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
     try {
-      await this.pool.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
+      return await Promise.race([answered, timedOut]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
