@@ -1,6 +1,6 @@
 import { Prisma } from '../generated/prisma/client.js';
 
-import { EmailTakenError, UsernameTakenError } from '../errors.js';
+import { EmailTakenError, InvalidInputError, UsernameTakenError } from '../errors.js';
 
 /**
  * The one place that turns database failures into domain errors. Anything not recognised here is
@@ -32,12 +32,41 @@ export function uniqueViolationFields(error: unknown): string[] | undefined {
   return undefined;
 }
 
+/** The SQLSTATE behind an error, whether Prisma wrapped it (driver adapter) or pg threw it. */
+export function sqlState(error: unknown): string | undefined {
+  if (error instanceof Prisma.PrismaClientKnownRequestError) {
+    const code = driverCause(error)?.originalCode;
+    return typeof code === 'string' ? code : undefined;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** True for a foreign key violation: Prisma's P2003 or SQLSTATE 23503. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2003') return true;
+  return sqlState(error) === SQLSTATE.foreignKeyViolation;
+}
+
+/** The CHECK constraint an error names, or undefined when it is not a check violation. */
+export function checkViolationConstraint(error: unknown): string | undefined {
+  if (sqlState(error) !== SQLSTATE.checkViolation) return undefined;
+  const constraint = (error as { constraint?: unknown }).constraint;
+  if (typeof constraint === 'string') return constraint;
+  const message = String(driverCause(error)?.originalMessage ?? '');
+  return /check constraint "([^"]+)"/.exec(message)?.[1] ?? '';
+}
+
 /** True when Prisma reports that the record an update or delete named does not exist. */
 export function isRecordNotFound(error: unknown): boolean {
   return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025';
 }
 
-/** Maps a unique violation on users to UsernameTakenError or EmailTakenError; rethrows the rest. */
+/**
+ * Maps a unique violation on users to UsernameTakenError or EmailTakenError, and a refusal by a
+ * lowercase CHECK to InvalidInputError; rethrows the rest. The CHECK's error is not kept as a
+ * cause: PostgreSQL's detail lists the whole failing row, password hash included.
+ */
 export function translateUserWriteError(error: unknown): never {
   const fields = uniqueViolationFields(error);
   if (fields !== undefined) {
@@ -45,5 +74,20 @@ export function translateUserWriteError(error: unknown): never {
     if (/email/.test(joined)) throw new EmailTakenError(error);
     if (/username/.test(joined)) throw new UsernameTakenError(error);
   }
+  const check = checkViolationConstraint(error);
+  if (check === 'users_username_lowercase') throw new InvalidInputError('username', 'must be lowercase');
+  if (check === 'users_email_lowercase') throw new InvalidInputError('email', 'must be lowercase');
   throw error;
+}
+
+interface DriverCause {
+  originalCode?: unknown;
+  originalMessage?: unknown;
+}
+
+function driverCause(error: unknown): DriverCause | undefined {
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return undefined;
+  const adapterError = (error.meta as { driverAdapterError?: { cause?: DriverCause } } | undefined)
+    ?.driverAdapterError;
+  return adapterError?.cause;
 }

@@ -2,9 +2,12 @@ import type pg from 'pg';
 
 import type { PrismaClient, UserSession } from '../../generated/prisma/client.js';
 
-import { UserNotFoundError } from '../../errors.js';
-import { boundedText, ipAddress, positiveInt, validDate } from '../validate.js';
+import { InvalidInputError, UserNotFoundError } from '../../errors.js';
+import { isForeignKeyViolation, uniqueViolationFields } from '../prisma-errors.js';
+import { boundedText, ipAddress, rowId, validDate } from '../validate.js';
 import { type PublicUser, publicUserSelect } from './users.js';
+
+const MAX_JTI_LENGTH = 255;
 
 export type SessionWithUser = UserSession & { user: PublicUser };
 
@@ -19,19 +22,25 @@ export interface ActiveSession {
 /**
  * The per-request session check, kept behind an interface so the hot path can be swapped and
  * benchmarked (see bench/). Returns the session only while it exists, has not expired and its
- * user is active.
+ * user is active. A jti no session could have (empty, over-long, with NUL) answers null, not an
+ * error: the caller asks "is this token live?", and the answer is no.
  */
 export interface SessionCheck {
   findActiveSession(tokenJti: string): Promise<ActiveSession | null>;
 }
 
-/** Hand-written SQL on the shared pool, as a named prepared statement: one round trip. */
+/**
+ * Hand-written SQL on the shared pool: one round trip. The statement is deliberately unnamed:
+ * the embedded PGlite serves every connection from one backend, where a second connection
+ * preparing the same statement name fails with 42P05 "prepared statement already exists".
+ */
 export class SqlSessionCheck implements SessionCheck {
   constructor(private readonly pool: pg.Pool) {}
 
   async findActiveSession(tokenJti: string): Promise<ActiveSession | null> {
+    if (!isStorableJti(tokenJti)) return null;
+
     const { rows } = await this.pool.query<ActiveSession>({
-      name: 'session_check_v1',
       text: `
         SELECT s.id AS "sessionId", s.user_id AS "userId", u.username, s.expires_at AS "expiresAt"
           FROM user_sessions s
@@ -50,6 +59,8 @@ export class PrismaSessionCheck implements SessionCheck {
   constructor(private readonly prisma: PrismaClient) {}
 
   async findActiveSession(tokenJti: string): Promise<ActiveSession | null> {
+    if (!isStorableJti(tokenJti)) return null;
+
     const row = await this.prisma.userSession.findFirst({
       where: { tokenJti, expiresAt: { gt: new Date() }, user: { isActive: true } },
       select: { id: true, userId: true, expiresAt: true, user: { select: { username: true } } },
@@ -58,8 +69,6 @@ export class PrismaSessionCheck implements SessionCheck {
     return { sessionId: row.id, userId: row.userId, username: row.user.username, expiresAt: row.expiresAt };
   }
 }
-
-const MAX_JTI_LENGTH = 255;
 
 export class SessionRepository {
   readonly check: SessionCheck;
@@ -71,7 +80,11 @@ export class SessionRepository {
     this.check = new SqlSessionCheck(pool);
   }
 
-  /** Stores a session for a token. Throws UserNotFoundError when the user does not exist. */
+  /**
+   * Stores a session for a token. Throws UserNotFoundError when the user does not exist, and
+   * InvalidInputError when the jti already names a session: the existing session is never
+   * replaced, so a repeated jti cannot take over someone else's session.
+   */
   async createSession(
     userId: number,
     tokenJti: string,
@@ -80,7 +93,7 @@ export class SessionRepository {
     userAgent?: string | null,
   ): Promise<UserSession> {
     const data = {
-      userId: positiveInt('userId', userId),
+      userId: rowId('userId', userId),
       tokenJti: boundedText('tokenJti', tokenJti, MAX_JTI_LENGTH),
       expiresAt: validDate('expiresAt', expiresAt),
       ipAddress: ipAddress(ipAddressValue) ?? null,
@@ -90,6 +103,9 @@ export class SessionRepository {
       return await this.prisma.userSession.create({ data });
     } catch (error) {
       if (isForeignKeyViolation(error)) throw new UserNotFoundError(userId);
+      if (uniqueViolationFields(error) !== undefined) {
+        throw new InvalidInputError('tokenJti', 'already names a session');
+      }
       throw error;
     }
   }
@@ -105,7 +121,7 @@ export class SessionRepository {
 
   /** The user's unexpired sessions, newest first. */
   async findActiveUserSessions(userId: number): Promise<UserSession[]> {
-    positiveInt('userId', userId);
+    rowId('userId', userId);
     return this.prisma.userSession.findMany({
       where: { userId, expiresAt: { gt: new Date() } },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -121,8 +137,8 @@ export class SessionRepository {
 
   /** Deletes one session only if it belongs to the user; false when it does not (or is gone). */
   async deleteUserSession(userId: number, sessionId: number): Promise<boolean> {
-    positiveInt('userId', userId);
-    positiveInt('sessionId', sessionId, 2_147_483_647);
+    rowId('userId', userId);
+    rowId('sessionId', sessionId);
     const { count } = await this.prisma.userSession.deleteMany({ where: { id: sessionId, userId } });
     return count > 0;
   }
@@ -137,14 +153,19 @@ export class SessionRepository {
 
   /** Deletes every session of the user; returns how many. */
   async deleteUserSessions(userId: number): Promise<number> {
-    positiveInt('userId', userId);
+    rowId('userId', userId);
     const { count } = await this.prisma.userSession.deleteMany({ where: { userId } });
     return count;
   }
 }
 
-function isForeignKeyViolation(error: unknown): boolean {
-  return (error as { code?: string } | null)?.code === 'P2003';
+function isStorableJti(tokenJti: string): boolean {
+  return (
+    typeof tokenJti === 'string' &&
+    tokenJti.length > 0 &&
+    tokenJti.length <= MAX_JTI_LENGTH &&
+    !tokenJti.includes('\u0000')
+  );
 }
 
 /** PostgreSQL text cannot hold NUL; a user agent is informational, so it is cleaned, not refused. */

@@ -1,15 +1,17 @@
 import type { PrismaClient, User, UserSession } from '../../generated/prisma/client.js';
 
-import { UserNotFoundError } from '../../errors.js';
+import { InvalidInputError, UserNotFoundError } from '../../errors.js';
 import { isRecordNotFound, translateUserWriteError } from '../prisma-errors.js';
 import {
   boundedText,
   escapeLike,
+  identity,
   limit as checkLimit,
   nonNegativeInt,
   normalizeIdentity,
   optionalText,
   positiveInt,
+  rowId,
 } from '../validate.js';
 
 /** A user as every caller outside login sees it: never with its password hash. */
@@ -46,23 +48,23 @@ export class UserRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   async findById(id: number): Promise<PublicUser | null> {
-    positiveInt('id', id);
+    rowId('id', id);
     return this.prisma.user.findUnique({ where: { id }, select: publicUserSelect });
   }
 
   async findByUsername(username: string): Promise<PublicUser | null> {
-    const normalized = normalizeIdentity(boundedText('username', username, MAX_IDENTITY_LENGTH));
+    const normalized = identity('username', username, MAX_IDENTITY_LENGTH);
     return this.prisma.user.findUnique({ where: { username: normalized }, select: publicUserSelect });
   }
 
   async findByEmail(email: string): Promise<PublicUser | null> {
-    const normalized = normalizeIdentity(boundedText('email', email, MAX_IDENTITY_LENGTH));
+    const normalized = identity('email', email, MAX_IDENTITY_LENGTH);
     return this.prisma.user.findUnique({ where: { email: normalized }, select: publicUserSelect });
   }
 
   /** The one method that returns a password hash. `login` is a username, or an email with "@". */
   async findCredentials(login: string): Promise<UserCredentials | null> {
-    const normalized = normalizeIdentity(boundedText('login', login, MAX_IDENTITY_LENGTH));
+    const normalized = identity('login', login, MAX_IDENTITY_LENGTH);
     const where = normalized.includes('@') ? { email: normalized } : { username: normalized };
     return this.prisma.user.findUnique({
       where,
@@ -73,7 +75,7 @@ export class UserRepository {
   /** Creates a user; a taken username or email becomes UsernameTakenError / EmailTakenError. */
   async create(input: CreateUserInput): Promise<PublicUser> {
     const data = {
-      username: normalizeIdentity(boundedText('username', input.username, MAX_IDENTITY_LENGTH)),
+      username: username(input.username),
       passwordHash: boundedText('passwordHash', input.passwordHash, 255),
       email: normalizeOptionalEmail(input.email),
     };
@@ -86,11 +88,9 @@ export class UserRepository {
 
   /** Changes only the fields given. Throws UserNotFoundError when there is no such user. */
   async update(id: number, input: UpdateUserInput): Promise<PublicUser> {
-    positiveInt('id', id);
+    rowId('id', id);
     const data = {
-      ...(input.username !== undefined && {
-        username: normalizeIdentity(boundedText('username', input.username, MAX_IDENTITY_LENGTH)),
-      }),
+      ...(input.username !== undefined && { username: username(input.username) }),
       ...(input.passwordHash !== undefined && {
         passwordHash: boundedText('passwordHash', input.passwordHash, 255),
       }),
@@ -110,7 +110,7 @@ export class UserRepository {
    * user. Throws UserNotFoundError when there is no such user.
    */
   async delete(id: number): Promise<PublicUser> {
-    positiveInt('id', id);
+    rowId('id', id);
     try {
       return await this.prisma.user.delete({ where: { id }, select: publicUserSelect });
     } catch (error) {
@@ -134,7 +134,7 @@ export class UserRepository {
   async findUserWithActiveSessions(
     id: number,
   ): Promise<(PublicUser & { sessions: UserSession[] }) | null> {
-    positiveInt('id', id);
+    rowId('id', id);
     return this.prisma.user.findUnique({
       where: { id },
       select: {
@@ -179,7 +179,20 @@ export class UserRepository {
   }
 }
 
+/**
+ * A username as stored. It may not contain "@": findCredentials reads a login with "@" as an
+ * email, so such a user could never sign in, and could pose as someone else's address.
+ */
+function username(value: string): string {
+  const normalized = identity('username', value, MAX_IDENTITY_LENGTH);
+  if (normalized.includes('@')) throw new InvalidInputError('username', 'must not contain "@"');
+  return normalized;
+}
+
+/** An email as stored; it needs an "@", or findCredentials would read it as a username. */
 function normalizeOptionalEmail(email: string | null | undefined): string | null {
   if (email === undefined || email === null) return null;
-  return normalizeIdentity(boundedText('email', email, MAX_IDENTITY_LENGTH));
+  const normalized = identity('email', email, MAX_IDENTITY_LENGTH);
+  if (!normalized.includes('@')) throw new InvalidInputError('email', 'must contain "@"');
+  return normalized;
 }

@@ -1,0 +1,331 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+
+import type pg from 'pg';
+
+import {
+  PrismaSessionCheck,
+  type SessionCheck,
+  SessionRepository,
+  SqlSessionCheck,
+} from '../src/db/repositories/sessions.js';
+import { InvalidInputError, UserNotFoundError } from '../src/errors.js';
+import type { PrismaClient } from '../src/generated/prisma/client.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+
+let t: TestDatabase;
+before(async () => {
+  t = await createTestDatabase();
+});
+after(async () => {
+  await t.drop();
+});
+
+const HOUR = 3_600_000;
+
+function unique(prefix: string): string {
+  return `${prefix}${randomBytes(4).toString('hex')}`;
+}
+
+/** Stands in for Prisma and pg; fails the test if a query is ever sent. */
+const noDatabase = new Proxy(() => undefined, {
+  get: () => noDatabase,
+  apply: () => {
+    throw new Error('the database was reached');
+  },
+});
+
+function isInvalid(field: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof InvalidInputError, `expected InvalidInputError, got ${String(error)}`);
+    assert.equal(error.field, field);
+    return true;
+  };
+}
+
+async function createUser() {
+  return t.db.users.create({ username: unique('u'), passwordHash: 'secret-hash' });
+}
+
+/** A session of userId that expires expiresInMs from now (negative: already expired). */
+async function createSession(userId: number, expiresInMs: number) {
+  return t.db.sessions.createSession(userId, unique('jti-'), new Date(Date.now() + expiresInMs));
+}
+
+describe('SessionRepository.createSession', () => {
+  it('stores a session with its address and user agent, and returns it', async () => {
+    const user = await createUser();
+    const expiresAt = new Date(Date.now() + HOUR);
+    const jti = unique('jti-');
+
+    const session = await t.db.sessions.createSession(user.id, jti, expiresAt, '203.0.113.9', 'curl/8.5');
+
+    assert.equal(typeof session.id, 'number');
+    assert.deepEqual(
+      { ...session, id: 0, createdAt: null },
+      {
+        id: 0,
+        userId: user.id,
+        tokenJti: jti,
+        expiresAt,
+        ipAddress: '203.0.113.9',
+        userAgent: 'curl/8.5',
+        createdAt: null,
+      },
+    );
+    assert.ok(Math.abs(session.createdAt.getTime() - Date.now()) < 60_000);
+  });
+
+  it('stores no address or user agent when none is given', async () => {
+    const session = await createSession((await createUser()).id, HOUR);
+    assert.equal(session.ipAddress, null);
+    assert.equal(session.userAgent, null);
+  });
+
+  it('keeps a user agent with NUL in it, the NUL replaced by U+FFFD', async () => {
+    const user = await createUser();
+    const later = new Date(Date.now() + HOUR);
+    const session = await t.db.sessions.createSession(user.id, unique('j'), later, null, 'a\u0000b');
+    assert.equal(session.userAgent, 'a\uFFFDb');
+  });
+
+  it('raises UserNotFoundError for an unknown user and stores nothing', async () => {
+    const jti = unique('orphan-');
+    const error = await t.db.sessions
+      .createSession(1_999_999_999, jti, new Date(Date.now() + HOUR))
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof UserNotFoundError, String(error));
+    assert.deepEqual(error.details, { id: 1_999_999_999 });
+    assert.equal(await t.db.sessions.findSessionByJti(jti), null);
+  });
+
+  it('refuses a jti that already names a session and leaves that session alone', async () => {
+    const [owner, intruder] = [await createUser(), await createUser()];
+    const original = await createSession(owner.id, HOUR);
+
+    await assert.rejects(
+      t.db.sessions.createSession(intruder.id, original.tokenJti, new Date(Date.now() + 2 * HOUR)),
+      isInvalid('tokenJti'),
+    );
+    const kept = await t.db.sessions.findSessionByJti(original.tokenJti);
+    assert.equal(kept?.userId, owner.id);
+    assert.deepEqual(kept?.expiresAt, original.expiresAt);
+  });
+});
+
+describe('SessionRepository.findSessionByJti', () => {
+  it('returns the session with its user, without the hash, expired or not', async () => {
+    const user = await createUser();
+    for (const expiresIn of [HOUR, -HOUR]) {
+      const session = await createSession(user.id, expiresIn);
+      const found = await t.db.sessions.findSessionByJti(session.tokenJti);
+      assert.deepEqual(found, { ...session, user });
+      assert.equal('passwordHash' in (found?.user ?? {}), false);
+    }
+  });
+
+  it('answers null for a jti no session has', async () => {
+    assert.equal(await t.db.sessions.findSessionByJti(unique('none-')), null);
+  });
+});
+
+describe('SessionRepository.deleteSession', () => {
+  it('deletes a session once, then answers false without error', async () => {
+    const session = await createSession((await createUser()).id, HOUR);
+    assert.equal(await t.db.sessions.deleteSession(session.tokenJti), true);
+    assert.equal(await t.db.sessions.findSessionByJti(session.tokenJti), null);
+    assert.equal(await t.db.sessions.deleteSession(session.tokenJti), false);
+  });
+});
+
+describe('SessionRepository.deleteExpiredSessions', () => {
+  it('deletes only expired sessions and counts them', async () => {
+    await t.db.sessions.deleteExpiredSessions();
+    const user = await createUser();
+    const expired = [await createSession(user.id, -1000), await createSession(user.id, -24 * HOUR)];
+    const live = await createSession(user.id, HOUR);
+
+    assert.equal(await t.db.sessions.deleteExpiredSessions(), 2);
+
+    for (const session of expired) assert.equal(await t.db.sessions.findSessionByJti(session.tokenJti), null);
+    assert.equal((await t.db.sessions.findSessionByJti(live.tokenJti))?.id, live.id);
+    assert.equal(await t.db.sessions.deleteExpiredSessions(), 0);
+  });
+});
+
+describe('SessionRepository.deleteUserSessions', () => {
+  it("deletes every session of one user, expired or not, and no one else's", async () => {
+    const [user, other] = [await createUser(), await createUser()];
+    await createSession(user.id, HOUR);
+    await createSession(user.id, -HOUR);
+    const kept = await createSession(other.id, HOUR);
+
+    assert.equal(await t.db.sessions.deleteUserSessions(user.id), 2);
+
+    assert.deepEqual(await t.db.sessions.findActiveUserSessions(user.id), []);
+    assert.equal((await t.db.sessions.findSessionByJti(kept.tokenJti))?.id, kept.id);
+    assert.equal(await t.db.sessions.deleteUserSessions(user.id), 0);
+  });
+});
+
+describe('SessionRepository.findActiveUserSessions', () => {
+  it('lists the unexpired sessions of the user, newest first', async () => {
+    const [user, other] = [await createUser(), await createUser()];
+    const first = await createSession(user.id, HOUR);
+    await createSession(user.id, -1000);
+    const third = await createSession(user.id, 2 * HOUR);
+    await createSession(other.id, HOUR);
+
+    assert.deepEqual(await t.db.sessions.findActiveUserSessions(user.id), [third, first]);
+  });
+
+  it('answers an empty list for a user without sessions', async () => {
+    assert.deepEqual(await t.db.sessions.findActiveUserSessions((await createUser()).id), []);
+  });
+});
+
+describe('SessionRepository.deleteUserSession', () => {
+  it("deletes the caller's own session", async () => {
+    const user = await createUser();
+    const session = await createSession(user.id, HOUR);
+    assert.equal(await t.db.sessions.deleteUserSession(user.id, session.id), true);
+    assert.equal(await t.db.sessions.findSessionByJti(session.tokenJti), null);
+  });
+
+  it("refuses to delete another user's session, which stays", async () => {
+    const [owner, caller] = [await createUser(), await createUser()];
+    const session = await createSession(owner.id, HOUR);
+    assert.equal(await t.db.sessions.deleteUserSession(caller.id, session.id), false);
+    assert.equal((await t.db.sessions.findSessionByJti(session.tokenJti))?.userId, owner.id);
+  });
+
+  it('answers false for a session that does not exist', async () => {
+    const user = await createUser();
+    assert.equal(await t.db.sessions.deleteUserSession(user.id, 2_147_483_647), false);
+  });
+});
+
+describe('SessionRepository input checks', () => {
+  const sessions = new SessionRepository(
+    noDatabase as unknown as PrismaClient,
+    noDatabase as unknown as pg.Pool,
+  );
+  const later = new Date(Date.now() + HOUR);
+  const cases: [string, string, () => Promise<unknown>][] = [
+    ['an address that is not an IP', 'ipAddress', () => sessions.createSession(1, 'j', later, 'localhost')],
+    ['an IPv4 address out of range', 'ipAddress', () => sessions.createSession(1, 'j', later, '256.1.1.1')],
+    ['an address with a mask', 'ipAddress', () => sessions.createSession(1, 'j', later, '10.0.0.0/8')],
+    ['an IPv6 address with a zone', 'ipAddress', () => sessions.createSession(1, 'j', later, 'fe80::1%eth0')],
+    ['an empty jti', 'tokenJti', () => sessions.createSession(1, '', later)],
+    ['a jti over 255 characters', 'tokenJti', () => sessions.createSession(1, 'j'.repeat(256), later)],
+    ['a jti with NUL', 'tokenJti', () => sessions.createSession(1, 'j\u0000', later)],
+    ['an invalid expiry', 'expiresAt', () => sessions.createSession(1, 'j', new Date(Number.NaN))],
+    ['an expiry after 9999', 'expiresAt', () => sessions.createSession(1, 'j', new Date('+010000-01-01'))],
+    ['a user id of 0', 'userId', () => sessions.createSession(0, 'j', later)],
+    ['a user id past PostgreSQL integer', 'userId', () => sessions.deleteUserSessions(2 ** 31)],
+    ['a session id past PostgreSQL integer', 'sessionId', () => sessions.deleteUserSession(1, 2 ** 31)],
+    ['a fractional user id', 'userId', () => sessions.findActiveUserSessions(1.5)],
+    ['a NUL in a looked-up jti', 'tokenJti', () => sessions.findSessionByJti('\u0000')],
+    ['an over-long jti to delete', 'tokenJti', () => sessions.deleteSession('j'.repeat(256))],
+  ];
+  for (const [what, field, call] of cases) {
+    it(`refuses ${what} with InvalidInputError before the database`, async () => {
+      await assert.rejects(call(), isInvalid(field));
+    });
+  }
+});
+
+describe('session checks', () => {
+  const checks: [string, () => SessionCheck][] = [
+    ['SqlSessionCheck', () => new SqlSessionCheck(t.db.pool)],
+    ['PrismaSessionCheck', () => new PrismaSessionCheck(t.db.prisma)],
+  ];
+
+  it('uses the SQL check on the hot path', () => {
+    assert.ok(t.db.sessions.check instanceof SqlSessionCheck);
+  });
+
+  for (const [name, make] of checks) {
+    describe(name, () => {
+      it('finds a live session of an active user', async () => {
+        const user = await createUser();
+        const session = await createSession(user.id, HOUR);
+        assert.deepEqual(await make().findActiveSession(session.tokenJti), {
+          sessionId: session.id,
+          userId: user.id,
+          username: user.username,
+          expiresAt: session.expiresAt,
+        });
+      });
+
+      it('finds a session a minute from expiry, and none expired a second ago', async () => {
+        const user = await createUser();
+        const soon = await createSession(user.id, 60_000);
+        const gone = await createSession(user.id, -1000);
+        assert.equal((await make().findActiveSession(soon.tokenJti))?.sessionId, soon.id);
+        assert.equal(await make().findActiveSession(gone.tokenJti), null);
+      });
+
+      it('finds nothing while the user is inactive, and finds it again once reactivated', async () => {
+        const user = await createUser();
+        const session = await createSession(user.id, HOUR);
+        await t.db.users.update(user.id, { isActive: false });
+        assert.equal(await make().findActiveSession(session.tokenJti), null);
+        await t.db.users.update(user.id, { isActive: true });
+        assert.equal((await make().findActiveSession(session.tokenJti))?.sessionId, session.id);
+      });
+
+      it('finds nothing for an unknown jti, a deleted session or a deleted user', async () => {
+        const user = await createUser();
+        const revoked = await createSession(user.id, HOUR);
+        const orphaned = await createSession(user.id, HOUR);
+        await t.db.sessions.deleteSession(revoked.tokenJti);
+        assert.equal(await make().findActiveSession(unique('unknown-')), null);
+        assert.equal(await make().findActiveSession(revoked.tokenJti), null);
+
+        await t.db.users.delete(user.id);
+        assert.equal(await make().findActiveSession(orphaned.tokenJti), null);
+      });
+
+      it('answers null, without a query, for a jti no session can have', async () => {
+        const offline = name === 'SqlSessionCheck'
+          ? new SqlSessionCheck(noDatabase as unknown as pg.Pool)
+          : new PrismaSessionCheck(noDatabase as unknown as PrismaClient);
+        for (const jti of ['', 'j'.repeat(256), 'j\u0000ti']) {
+          assert.equal(await offline.findActiveSession(jti), null);
+        }
+      });
+
+      it('answers many concurrent checks on many connections', async () => {
+        const user = await createUser();
+        const session = await createSession(user.id, HOUR);
+        const check = make();
+        const twelve = Array.from({ length: 12 }, () => session.tokenJti);
+        const answers = await Promise.all(twelve.map((jti) => check.findActiveSession(jti)));
+        assert.deepEqual(
+          answers.map((answer) => answer?.sessionId),
+          twelve.map(() => session.id),
+        );
+      });
+    });
+  }
+
+  it('gives the same answer from both checks in every case', async () => {
+    const [active, inactive] = [await createUser(), await createUser()];
+    const jtis = [
+      (await createSession(active.id, HOUR)).tokenJti,
+      (await createSession(active.id, -HOUR)).tokenJti,
+      (await createSession(inactive.id, HOUR)).tokenJti,
+      unique('unknown-'),
+    ];
+    await t.db.users.update(inactive.id, { isActive: false });
+
+    const sql = new SqlSessionCheck(t.db.pool);
+    const prisma = new PrismaSessionCheck(t.db.prisma);
+    const fromSql = await Promise.all(jtis.map((jti) => sql.findActiveSession(jti)));
+    const fromPrisma = await Promise.all(jtis.map((jti) => prisma.findActiveSession(jti)));
+    assert.deepEqual(fromSql, fromPrisma);
+    assert.deepEqual(fromSql.map((answer) => answer !== null), [true, false, false, false]);
+  });
+});
