@@ -15,7 +15,7 @@ import pg from 'pg';
 import { DatabaseService } from '../src/db/database.js';
 import { startEmbeddedDatabase } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
-import { PrismaSessionCheck, SqlSessionCheck } from '../src/db/repositories/sessions.js';
+import { PrismaSessionCheck } from '../src/db/repositories/sessions.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5_000);
@@ -35,13 +35,14 @@ async function main(): Promise<void> {
   const db = new DatabaseService({
     url,
     pool: { min: CONCURRENCY, max: CONCURRENCY, connectionTimeoutMs: 30_000, idleTimeoutMs: 60_000 },
+    preparedStatements: embedded === undefined,
   });
   const raw = new pg.Pool({ connectionString: url, max: CONCURRENCY });
   try {
     await migrate(db.pool);
     await db.connect();
     const jtis = await fill(db);
-    const sessionResults = await benchSessionCheck(db, raw, jtis);
+    const sessionResults = await benchSessionCheck(db, raw, jtis, embedded === undefined);
     const auditResults = await benchAuditInsert(db, raw);
     report(embedded ? 'embedded PGlite' : 'PostgreSQL', [...sessionResults, ...auditResults]);
     const missed = checkTargets(sessionResults, auditResults);
@@ -74,19 +75,25 @@ async function fill(db: DatabaseService): Promise<string[]> {
   return rows.map((row) => row.token_jti);
 }
 
-async function benchSessionCheck(db: DatabaseService, raw: pg.Pool, jtis: string[]): Promise<Result[]> {
+async function benchSessionCheck(
+  db: DatabaseService,
+  raw: pg.Pool,
+  jtis: string[],
+  prepared: boolean,
+): Promise<Result[]> {
   const plainSql = `
-    SELECT s.id AS "sessionId", s.user_id AS "userId", u.username, s.expires_at AS "expiresAt"
+    SELECT s.id AS session_id, s.expires_at,
+           u.id, u.username, u.email, u.is_active, u.created_at, u.updated_at
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id
      WHERE s.token_jti = $1 AND s.expires_at > now() AND u.is_active`;
   const pick = (i: number) => jtis[i % jtis.length] as string;
-  const sqlCheck = new SqlSessionCheck(db.pool);
+  const sqlCheck = db.sessions.check;
   const prismaCheck = new PrismaSessionCheck(db.prisma);
 
   const contenders: [string, (i: number) => Promise<unknown>][] = [
     ['session check: hand-written SQL, plain pg, prepared', (i) =>
-      raw.query({ name: 'bench_plain_check', text: plainSql, values: [pick(i)] })],
+      raw.query({ name: prepared ? 'bench_plain_check' : undefined, text: plainSql, values: [pick(i)] })],
     ['session check: SqlSessionCheck (used by the service)', (i) => sqlCheck.findActiveSession(pick(i))],
     ['session check: PrismaSessionCheck', (i) => prismaCheck.findActiveSession(pick(i))],
   ];

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
+import type pg from 'pg';
+
 import {
   type AuditLogFilter,
   type AuditLogInput,
@@ -368,7 +370,7 @@ describe('AuditLogRepository.findPage', () => {
 });
 
 describe('AuditLogRepository input checks', () => {
-  const audit = new AuditLogRepository(noDatabase);
+  const audit = new AuditLogRepository(noDatabase, noDatabase as unknown as pg.Pool);
   const cases: [string, string, () => Promise<unknown>][] = [
     ['an action over 100 characters', 'action', () => audit.createAuditLog({ action: `a.${'b'.repeat(99)}` })],
     ['an action that is not lowercase words', 'action', () => audit.createAuditLog({ action: 'User Login' })],

@@ -12,7 +12,7 @@ import {
 } from '../src/db/repositories/sessions.js';
 import { InvalidInputError, UserNotFoundError } from '../src/errors.js';
 import type { PrismaClient } from '../src/generated/prisma/client.js';
-import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.js';
 
 let t: TestDatabase;
 before(async () => {
@@ -238,7 +238,7 @@ describe('SessionRepository input checks', () => {
 
 describe('session checks', () => {
   const checks: [string, () => SessionCheck][] = [
-    ['SqlSessionCheck', () => new SqlSessionCheck(t.db.pool)],
+    ['SqlSessionCheck', () => new SqlSessionCheck(t.db.pool, { preparedStatements: onPostgres })],
     ['PrismaSessionCheck', () => new PrismaSessionCheck(t.db.prisma)],
   ];
 
@@ -256,6 +256,7 @@ describe('session checks', () => {
           userId: user.id,
           username: user.username,
           expiresAt: session.expiresAt,
+          user,
         });
       });
 
@@ -321,7 +322,7 @@ describe('session checks', () => {
     ];
     await t.db.users.update(inactive.id, { isActive: false });
 
-    const sql = new SqlSessionCheck(t.db.pool);
+    const sql = new SqlSessionCheck(t.db.pool, { preparedStatements: onPostgres });
     const prisma = new PrismaSessionCheck(t.db.prisma);
     const fromSql = await Promise.all(jtis.map((jti) => sql.findActiveSession(jti)));
     const fromPrisma = await Promise.all(jtis.map((jti) => prisma.findActiveSession(jti)));

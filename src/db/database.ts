@@ -16,6 +16,11 @@ export interface DatabaseOptions {
   logger?: Logger;
   /** Log every query at debug level (development). Otherwise only errors are logged. */
   logQueries?: boolean;
+  /**
+   * Use named prepared statements on the hand-written hot paths (default true). Turn off for the
+   * embedded PGlite, whose connections share one backend and so one statement namespace.
+   */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -36,8 +41,10 @@ export class DatabaseService {
     this.pool.on('error', (error) => options.logger?.error({ err: error }, 'idle database client failed'));
     this.prisma = createPrismaClient(this.pool, options);
     this.users = new UserRepository(this.prisma);
-    this.sessions = new SessionRepository(this.prisma, this.pool);
-    this.auditLogs = new AuditLogRepository(this.prisma);
+    this.sessions = new SessionRepository(this.prisma, this.pool, {
+      preparedStatements: options.preparedStatements,
+    });
+    this.auditLogs = new AuditLogRepository(this.prisma, this.pool);
   }
 
   /** Opens DB_POOL_MIN connections and makes sure the database answers. */

@@ -34,6 +34,7 @@ export async function openDatabase(
     ssl: embedded ? { mode: 'off', caFile: undefined } : config.ssl,
     logger,
     logQueries: config.env === 'development' && config.logLevel === 'debug',
+    preparedStatements: embedded === undefined,
   });
   try {
     if (embedded && options.migrateEmbedded !== false) {

@@ -24,6 +24,10 @@ export function createPool({ url, pool, ssl }: PoolOptions): pg.Pool {
     max: pool.max,
     connectionTimeoutMillis: pool.connectionTimeoutMs,
     idleTimeoutMillis: pool.idleTimeoutMs,
+    // Prisma's pg adapter sends and reads timestamptz values without an offset, so they are only
+    // right in a UTC session. A server or database whose TimeZone is local would shift every
+    // stored instant; pinning the session keeps them exact whatever the server is set to.
+    options: '-c TimeZone=UTC',
   });
 }
 

@@ -26,7 +26,7 @@ const testPool = { min: 0, max: 10, connectionTimeoutMs: 10_000, idleTimeoutMs: 
  */
 export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const empty = await (onPostgres ? createPostgresDatabase() : createPgliteDatabase());
-  const db = new DatabaseService({ url: empty.url, pool: testPool });
+  const db = new DatabaseService({ url: empty.url, pool: testPool, preparedStatements: onPostgres });
   if (options.migrated !== false) await migrate(db.pool);
   await db.connect();
   return {

@@ -11,12 +11,13 @@ const MAX_JTI_LENGTH = 255;
 
 export type SessionWithUser = UserSession & { user: PublicUser };
 
-/** What an authenticated request needs to know about its token's session. */
+/** What an authenticated request needs to know about its token's session, and its user. */
 export interface ActiveSession {
   readonly sessionId: number;
   readonly userId: number;
   readonly username: string;
   readonly expiresAt: Date;
+  readonly user: PublicUser;
 }
 
 /**
@@ -30,19 +31,29 @@ export interface SessionCheck {
 }
 
 /**
- * Hand-written SQL on the shared pool: one round trip. The statement is deliberately unnamed:
- * the embedded PGlite serves every connection from one backend, where a second connection
- * preparing the same statement name fails with 42P05 "prepared statement already exists".
+ * Hand-written SQL on the shared pool: one round trip, which also brings the user, so a request
+ * like GET /auth/me needs no second query. On PostgreSQL it is a named prepared statement, parsed
+ * once per connection. It must stay unnamed on the embedded PGlite, which serves every connection
+ * from one backend: a second connection preparing the same name fails with 42P05.
  */
 export class SqlSessionCheck implements SessionCheck {
-  constructor(private readonly pool: pg.Pool) {}
+  private readonly name: string | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: { preparedStatements?: boolean } = {},
+  ) {
+    this.name = options.preparedStatements === false ? undefined : 'session_check_v2';
+  }
 
   async findActiveSession(tokenJti: string): Promise<ActiveSession | null> {
     if (!isStorableJti(tokenJti)) return null;
 
-    const { rows } = await this.pool.query<ActiveSession>({
+    const { rows } = await this.pool.query<SessionRow>({
+      name: this.name,
       text: `
-        SELECT s.id AS "sessionId", s.user_id AS "userId", u.username, s.expires_at AS "expiresAt"
+        SELECT s.id AS session_id, s.expires_at,
+               u.id, u.username, u.email, u.is_active, u.created_at, u.updated_at
           FROM user_sessions s
           JOIN users u ON u.id = s.user_id
          WHERE s.token_jti = $1
@@ -50,8 +61,34 @@ export class SqlSessionCheck implements SessionCheck {
            AND u.is_active`,
       values: [tokenJti],
     });
-    return rows[0] ?? null;
+    const row = rows[0];
+    if (row === undefined) return null;
+    return {
+      sessionId: row.session_id,
+      userId: row.id,
+      username: row.username,
+      expiresAt: row.expires_at,
+      user: {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        isActive: row.is_active,
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+      },
+    };
   }
+}
+
+interface SessionRow {
+  session_id: number;
+  expires_at: Date;
+  id: number;
+  username: string;
+  email: string | null;
+  is_active: boolean;
+  created_at: Date;
+  updated_at: Date;
 }
 
 /** The same check through Prisma, kept for the side-by-side benchmark. */
@@ -63,10 +100,16 @@ export class PrismaSessionCheck implements SessionCheck {
 
     const row = await this.prisma.userSession.findFirst({
       where: { tokenJti, expiresAt: { gt: new Date() }, user: { isActive: true } },
-      select: { id: true, userId: true, expiresAt: true, user: { select: { username: true } } },
+      select: { id: true, userId: true, expiresAt: true, user: { select: publicUserSelect } },
     });
     if (row === null) return null;
-    return { sessionId: row.id, userId: row.userId, username: row.user.username, expiresAt: row.expiresAt };
+    return {
+      sessionId: row.id,
+      userId: row.userId,
+      username: row.user.username,
+      expiresAt: row.expiresAt,
+      user: row.user,
+    };
   }
 }
 
@@ -76,8 +119,9 @@ export class SessionRepository {
   constructor(
     private readonly prisma: PrismaClient,
     pool: pg.Pool,
+    options: { preparedStatements?: boolean } = {},
   ) {
-    this.check = new SqlSessionCheck(pool);
+    this.check = new SqlSessionCheck(pool, options);
   }
 
   /**
