@@ -13,7 +13,7 @@ import { type Log, type Logger, loggerOptions } from '../logger.js';
 import { AuditBuffer } from './audit-buffer.js';
 import { installAuditHook } from './audit-hook.js';
 import type { Services } from './context.js';
-import { installErrorHandlers } from './error-handler.js';
+import { answerError, installErrorHandlers } from './error-handler.js';
 import { LoginThrottle } from './login-throttle.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
@@ -45,14 +45,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 100 },
+    frameworkErrors: answerError,
   });
 
   installValidators(app);
   const services = createServices(options, app.log);
   app.decorate('services', services);
   app.decorateRequest('auth', null);
+  // close() reaps only the connections idle when it starts; one busy then would stay open after
+  // its response, holding up the shutdown and the audit flush behind it for as long as the client
+  // keeps it (up to keepAliveTimeout). Responses sent while closing end their connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (request, reply) => {
-    void reply.header('x-request-id', request.id);
+    // Responses carry tokens and personal data: no cache may keep them (ASVS 14.3).
+    void reply.header('x-request-id', request.id).header('cache-control', 'no-store');
+    if (closing) void reply.header('connection', 'close');
   });
   app.addHook('onClose', async () => {
     await services.audit.close();

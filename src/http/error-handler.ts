@@ -10,6 +10,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
   FST_ERR_BAD_URL: 'VALIDATION_FAILED',
+  FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED',
   FST_ERR_ASYNC_CONSTRAINT: 'VALIDATION_FAILED',
 };
 
@@ -31,21 +32,28 @@ export function errorBody(code: ErrorCode, message?: string, details?: unknown):
  * logged at info, 5xx at error; a 5xx never shows its own message or stack to the client.
  */
 export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = classify(error);
-    if (status >= 500) request.log.error({ err: error, code: body.error.code }, 'request failed');
-    else request.log.info({ code: body.error.code, reason: error.message }, 'request refused');
-    if (status === 429 && error instanceof AppError) {
-      const retryAfter = (error.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
-      if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
-    }
-    return reply.status(status).send(body);
-  });
+  app.setErrorHandler(answerError);
 
   app.setNotFoundHandler((request, reply) => {
     request.log.info({ method: request.method, url: request.url }, 'route not found');
     return reply.status(404).send(errorBody('ROUTE_NOT_FOUND'));
   });
+}
+
+/**
+ * Answers an error with the error body. Also Fastify's `frameworkErrors` option: failures raised
+ * before routing (a malformed percent-encoding, an over-long path parameter) reach only that
+ * option, not setErrorHandler, and would otherwise leave in Fastify's own body shape.
+ */
+export function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, body } = classify(error);
+  if (status >= 500) request.log.error({ err: error, code: body.error.code }, 'request failed');
+  else request.log.info({ code: body.error.code, reason: error.message }, 'request refused');
+  if (status === 429 && error instanceof AppError) {
+    const retryAfter = (error.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
+  }
+  return reply.status(status).send(body);
 }
 
 function classify(error: FastifyError): { status: number; body: ErrorBody } {

@@ -14,6 +14,9 @@ export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSe
  * cannot slip past the limit); a successful login takes its attempt back from the address and
  * clears the account's count. Keys are the client address and the normalised login name, so an
  * unknown account is throttled exactly like a real one.
+ *
+ * The statements are deliberately unnamed: the embedded PGlite serves every connection from one
+ * backend, where a second connection preparing the same statement name fails with 42P05.
  */
 export class LoginThrottle {
   constructor(
@@ -23,7 +26,6 @@ export class LoginThrottle {
 
   async attempt(ip: string, account: string): Promise<ThrottleVerdict> {
     const { rows } = await this.pool.query<{ key: string; hits: number; retry_after: number }>({
-      name: 'login_throttle_attempt_v1',
       text: `
         INSERT INTO login_throttles AS t (key, window_start, hits)
         VALUES ($1, now(), 1), ($2, now(), 1)
@@ -43,7 +45,6 @@ export class LoginThrottle {
 
   async succeeded(ip: string, account: string): Promise<void> {
     await this.pool.query({
-      name: 'login_throttle_success_v1',
       text: `
         WITH cleared AS (DELETE FROM login_throttles WHERE key = $2)
         UPDATE login_throttles SET hits = greatest(hits - 1, 0) WHERE key = $1`,

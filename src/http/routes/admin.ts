@@ -9,7 +9,12 @@ import { emailSchema, errors, idParamsSchema, NO_CONTROL_CHARS, sessionSchema, u
 
 const tags = ['admin'];
 const security = [{ bearerAuth: [] }];
-const preHandler = [authenticate, requireAdmin];
+/**
+ * The caller is checked before the input: a caller who may not use these routes learns nothing
+ * from their validation, and its audit row is auth.token_rejected or auth.forbidden, not an
+ * anonymous admin action.
+ */
+const preValidation = [authenticate, requireAdmin];
 
 interface UserListQuery {
   search?: string;
@@ -73,7 +78,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           ...errors(400, 401, 403),
         },
       },
-      preHandler,
+      preValidation,
       config: { audit: { action: AUDIT_ACTIONS.adminUserList, resource: 'user' } },
     },
     async (request) => {
@@ -99,7 +104,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
         },
         response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(400, 401, 403, 404, 409) },
       },
-      preHandler,
+      preValidation,
       config: { audit: { action: AUDIT_ACTIONS.adminUserUpdate, resource: 'user' } },
     },
     async (request) => {
@@ -123,7 +128,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
         params: idParamsSchema,
         response: { 204: { type: 'null' }, ...errors(400, 401, 403, 404) },
       },
-      preHandler,
+      preValidation,
       config: { audit: { action: AUDIT_ACTIONS.adminUserDelete, resource: 'user' } },
     },
     async (request, reply) => {
@@ -147,7 +152,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           ...errors(400, 401, 403, 404),
         },
       },
-      preHandler,
+      preValidation,
       config: { audit: { action: AUDIT_ACTIONS.adminUserSessions, resource: 'user' } },
     },
     async (request) => {
@@ -190,7 +195,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           ...errors(400, 401, 403),
         },
       },
-      preHandler,
+      preValidation,
       config: { audit: { action: AUDIT_ACTIONS.adminAuditQuery, resource: 'audit_log' } },
     },
     async (request) => {

@@ -140,7 +140,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     '/auth/me',
     {
       schema: { ...signedIn, summary: 'The signed-in user', response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(401) } },
-      preHandler: authenticate,
+      preValidation: authenticate,
     },
     async (request) => {
       const user = await request.server.services.db.users.findById(caller(request).userId);
@@ -153,7 +153,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     '/auth/logout',
     {
       schema: { ...signedIn, summary: 'End this session', response: { 204: { type: 'null' }, ...errors(401) } },
-      preHandler: authenticate,
+      preValidation: authenticate,
       config: { audit: { action: AUDIT_ACTIONS.logout, resource: 'session' } },
     },
     async (request, reply) => {
@@ -172,7 +172,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         summary: 'End every session of the signed-in user',
         response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } }, ...errors(401) },
       },
-      preHandler: authenticate,
+      preValidation: authenticate,
       config: { audit: { action: AUDIT_ACTIONS.logoutAll, resource: 'session' } },
     },
     async (request) => {

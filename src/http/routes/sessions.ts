@@ -22,7 +22,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
           ...errors(401),
         },
       },
-      preHandler: authenticate,
+      preValidation: authenticate,
     },
     async (request) => {
       const auth = caller(request);
@@ -41,7 +41,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
         params: idParamsSchema,
         response: { 204: { type: 'null' }, ...errors(400, 401, 404) },
       },
-      preHandler: authenticate,
+      preValidation: authenticate,
       config: { audit: { action: AUDIT_ACTIONS.sessionRevoke, resource: 'session' } },
     },
     async (request, reply) => {

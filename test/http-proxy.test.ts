@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { PASSWORD, startApp, type TestApp } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+
+/*
+ * Which address is stored for a client, through a real socket from 127.0.0.1. One database for
+ * the file; each TRUST_PROXY setting gets its own app, closed after its tests.
+ */
+
+let database: TestDatabase;
+before(async () => {
+  database = await createTestDatabase();
+});
+after(async () => {
+  await database.drop();
+});
+
+let userCount = 0;
+
+/** Signs a fresh user in with the given headers; returns the stored session and login audit row. */
+async function signInThrough(app: TestApp, headers: Record<string, string>) {
+  userCount += 1;
+  const username = `user${userCount}`;
+  await app.register(username);
+  const login = await app.request('POST', '/auth/login', { body: { username, password: PASSWORD }, headers });
+  assert.equal(login.status, 200, login.text);
+  const sessions = await app.request('GET', '/auth/sessions', { token: login.body.accessToken });
+  const [row] = await app.auditRows(`request_data->>'requestId' = $1`, [login.headers.get('x-request-id')]);
+  return { sessionIp: sessions.body.sessions[0].ipAddress as string | null, auditIp: row?.ipAddress };
+}
+
+function withTrustProxy(value: string | undefined, tests: (app: () => TestApp) => void): void {
+  describe(`TRUST_PROXY=${value ?? '(unset)'}`, () => {
+    let app: TestApp;
+    before(async () => {
+      app = await startApp({ database, env: value === undefined ? {} : { TRUST_PROXY: value } });
+    });
+    after(async () => {
+      await app.close();
+    });
+    tests(() => app);
+  });
+}
+
+withTrustProxy(undefined, (app) => {
+  it('ignores X-Forwarded-For and stores the socket address, 127.0.0.1', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '203.0.113.9' });
+
+    assert.deepEqual(stored, { sessionIp: '127.0.0.1', auditIp: '127.0.0.1' });
+  });
+});
+
+withTrustProxy('false', (app) => {
+  it('ignores X-Forwarded-For', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '203.0.113.9' });
+
+    assert.deepEqual(stored, { sessionIp: '127.0.0.1', auditIp: '127.0.0.1' });
+  });
+});
+
+withTrustProxy('true', (app) => {
+  it('stores the forwarded address in the session and the audit row', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '203.0.113.9' });
+
+    assert.deepEqual(stored, { sessionIp: '203.0.113.9', auditIp: '203.0.113.9' });
+  });
+
+  it('takes the client, the first address, of a chain', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '203.0.113.10, 10.0.0.1' });
+
+    assert.deepEqual(stored, { sessionIp: '203.0.113.10', auditIp: '203.0.113.10' });
+  });
+
+  it('stores an IPv6 client address', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '2001:db8::7' });
+
+    assert.deepEqual(stored, { sessionIp: '2001:db8::7', auditIp: '2001:db8::7' });
+  });
+
+  it('stores no address, and still signs in, when the forwarded value is not an address', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': 'not-an-address' });
+
+    assert.deepEqual(stored, { sessionIp: null, auditIp: null });
+  });
+
+  it('uses the socket address when no X-Forwarded-For is sent', async () => {
+    const stored = await signInThrough(app(), {});
+
+    assert.deepEqual(stored, { sessionIp: '127.0.0.1', auditIp: '127.0.0.1' });
+  });
+});
+
+withTrustProxy('127.0.0.1', (app) => {
+  it('stores the address the trusted proxy forwarded', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '198.51.100.20' });
+
+    assert.deepEqual(stored, { sessionIp: '198.51.100.20', auditIp: '198.51.100.20' });
+  });
+
+  it('ignores what the client wrote before the address the proxy added', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '192.0.2.66, 198.51.100.21' });
+
+    assert.deepEqual(stored, { sessionIp: '198.51.100.21', auditIp: '198.51.100.21' });
+  });
+});
+
+// Fastify 5 fails closed on a bare hop count: it cannot tell a proxy from a direct client that
+// sends enough X-Forwarded-For entries itself, so it trusts none. Name the proxy's address instead.
+withTrustProxy('1', (app) => {
+  it('as a hop count, believes no X-Forwarded-For at all', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '192.0.2.67, 198.51.100.22' });
+
+    assert.deepEqual(stored, { sessionIp: '127.0.0.1', auditIp: '127.0.0.1' });
+  });
+});
+
+withTrustProxy('10.0.0.0/8', (app) => {
+  it('ignores X-Forwarded-For from a peer outside the trusted range', async () => {
+    const stored = await signInThrough(app(), { 'x-forwarded-for': '198.51.100.23' });
+
+    assert.deepEqual(stored, { sessionIp: '127.0.0.1', auditIp: '127.0.0.1' });
+  });
+});
