@@ -104,7 +104,7 @@ export interface Config {
   readonly ssl: { readonly mode: 'off' | 'verify'; readonly caFile: string | undefined };
   readonly jwt: { readonly secret: string | undefined; readonly ttlSeconds: number };
   readonly adminUsernames: readonly string[];
-  readonly trustProxy: boolean | number | string;
+  readonly trustProxy: boolean | string;
   readonly bodyLimit: number;
   readonly docsEnabled: boolean;
   readonly loginRateLimit: {
@@ -226,13 +226,17 @@ function isReadable(file: string): boolean {
  * TRUST_PROXY as Fastify's trustProxy takes it: "true"/"false", a hop count, or a comma-separated
  * list of addresses and CIDR ranges.
  */
-function parseTrustProxy(value: string | undefined): boolean | number | string {
+function parseTrustProxy(value: string | undefined): boolean | string {
   if (value === undefined || value === 'false') return false;
   if (value === 'true') return true;
-  if (/^\d+$/.test(value)) return Number(value);
+  // Fastify 5 trusts nothing for a bare hop count (it cannot tell a proxy from a client that sends
+  // enough X-Forwarded-For entries itself), so accepting one here would silently do nothing.
+  if (/^\d+$/.test(value)) {
+    throw new ConfigError('TRUST_PROXY', "a hop count is not supported: name the proxies' addresses or CIDRs");
+  }
   const entries = value.split(',').map((entry) => entry.trim());
   if (!entries.every(isProxyEntry)) {
-    throw new ConfigError('TRUST_PROXY', 'must be true, false, a hop count or addresses/CIDRs');
+    throw new ConfigError('TRUST_PROXY', 'must be true, false, or addresses/CIDRs of the trusted proxies');
   }
   return entries.join(',');
 }

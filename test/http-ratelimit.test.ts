@@ -16,6 +16,7 @@ let t: TestApp;
 before(async () => {
   t = await startApp({ env: limits });
   for (const username of ['amy', 'bo1', 'cal', 'dot', 'ed1', 'fay']) await t.register(username);
+  await t.register('gil', { email: 'gil@example.com' });
 });
 after(async () => {
   await t.close();
@@ -52,6 +53,19 @@ describe('per account', () => {
   it('counts the account whatever its spelling: AMY and ａｍｙ are amy', async () => {
     assertRateLimited(await attempt(t, 'AMY', PASSWORD));
     assertRateLimited(await attempt(t, 'ａｍｙ', PASSWORD));
+  });
+
+  it('counts one account once, whether it is named by username or by email', async () => {
+    const statuses = [
+      (await attempt(t, 'gil', WRONG)).status,
+      (await attempt(t, 'GIL@example.com', WRONG)).status,
+      (await attempt(t, 'gil', WRONG)).status,
+    ];
+
+    const fourth = await attempt(t, 'gil@example.com', PASSWORD);
+
+    assert.deepEqual(statuses, [401, 401, 401]);
+    assertRateLimited(fourth);
   });
 
   it('limits an unknown account exactly like a real one', async () => {

@@ -38,8 +38,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
   const app = Fastify({
     ...loggerOption(options),
-    // A hop count is valid at run time (proxy-addr) though Fastify's types leave it out.
-    trustProxy: config.trustProxy as boolean | string,
+    trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimit,
     genReqId: () => randomUUID(),
     return503OnClosing: true,

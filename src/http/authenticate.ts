@@ -34,6 +34,7 @@ export async function authenticate(request: FastifyRequest, _reply: FastifyReply
     jti: claims.jti,
     sessionId: session.sessionId,
     isAdmin: config.adminUsernames.includes(session.username),
+    user: session.user,
   };
 }
 

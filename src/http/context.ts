@@ -6,6 +6,7 @@ import type { AuditAction } from '../audit-actions.js';
 import type { Config } from '../config.js';
 import type { DatabaseService } from '../db/database.js';
 import type { SessionCheck } from '../db/repositories/sessions.js';
+import type { PublicUser } from '../db/repositories/users.js';
 import type { AuditBuffer } from './audit-buffer.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { TokenService } from './tokens.js';
@@ -27,6 +28,8 @@ export interface AuthContext {
   readonly jti: string;
   readonly sessionId: number;
   readonly isAdmin: boolean;
+  /** The user as the session check read it, in the same query. */
+  readonly user: PublicUser;
 }
 
 /** One audit row in the making; the response status and request data are added when it is sent. */

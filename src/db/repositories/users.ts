@@ -18,7 +18,7 @@ import {
 export type PublicUser = Omit<User, 'passwordHash'>;
 
 /** What login needs, and only login. */
-export type UserCredentials = Pick<User, 'id' | 'username' | 'passwordHash' | 'isActive'>;
+export type UserCredentials = PublicUser & Pick<User, 'passwordHash'>;
 
 export interface CreateUserInput {
   username: string;
@@ -66,10 +66,7 @@ export class UserRepository {
   async findCredentials(login: string): Promise<UserCredentials | null> {
     const normalized = identity('login', login, MAX_IDENTITY_LENGTH);
     const where = normalized.includes('@') ? { email: normalized } : { username: normalized };
-    return this.prisma.user.findUnique({
-      where,
-      select: { id: true, username: true, passwordHash: true, isActive: true },
-    });
+    return this.prisma.user.findUnique({ where, select: { ...publicUserSelect, passwordHash: true } });
   }
 
   /** Creates a user; a taken username or email becomes UsernameTakenError / EmailTakenError. */

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
 import { checkPasswordPolicy, hashPassword, verifyAgainstDecoy, verifyPassword } from '../../auth/passwords.js';
+import type { UserCredentials } from '../../db/repositories/users.js';
 import { normalizeIdentity } from '../../db/validate.js';
 import { AppError, ConflictError } from '../../errors.js';
 import { authenticate } from '../authenticate.js';
@@ -95,44 +96,36 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' } },
     },
     async (request, reply) => {
-      const { db, throttle, tokens } = request.server.services;
+      const { db, throttle } = request.server.services;
       const { username: login, password } = request.body;
       const ip = clientIp(request) ?? 'unknown';
 
-      const verdict = await throttle.attempt(ip, login);
+      const credentials = await db.users.findCredentials(login);
+      // One count per account, however it is named (username or email); unknown names count too.
+      const account = credentials ? `user:${credentials.id}` : `name:${login}`;
+      const verdict = await throttle.attempt(ip, account);
       if (!verdict.allowed) {
-        audit(request, { action: AUDIT_ACTIONS.loginRateLimited, resource: 'session' });
+        audit(request, { action: AUDIT_ACTIONS.loginRateLimited, userId: credentials?.id ?? null, resource: 'session' });
         throw new AppError('RATE_LIMITED', { details: { retryAfterSeconds: verdict.retryAfterSeconds } });
       }
 
-      const credentials = await db.users.findCredentials(login);
-      const passwordOk = credentials
-        ? await verifyPassword(credentials.passwordHash, password)
-        : await verifyAgainstDecoy(password);
-      if (!credentials || !passwordOk || !credentials.isActive) {
-        const reason = !credentials ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'inactive';
+      const refusal = await checkCredentials(credentials, password);
+      if (refusal !== null) {
         audit(request, {
           action: AUDIT_ACTIONS.loginFailed,
           userId: credentials?.id ?? null,
           resource: 'session',
-          extra: { reason },
+          extra: { reason: refusal },
         });
         throw new AppError('INVALID_CREDENTIALS');
       }
 
-      const { token, claims } = await tokens.issue(credentials.id);
-      const session = await db.sessions.createSession(
-        credentials.id,
-        claims.jti,
-        claims.expiresAt,
-        clientIp(request),
-        userAgent(request),
-      );
-      await throttle.succeeded(ip, login);
-      const user = await db.users.findById(credentials.id);
+      const { passwordHash: _hash, ...user } = credentials as UserCredentials;
+      const { token, expiresAt, sessionId } = await openSession(request, user.id);
+      await throttle.succeeded(ip, account);
 
-      audit(request, { action: AUDIT_ACTIONS.login, userId: credentials.id, resource: 'session', resourceId: session.id });
-      return reply.send({ accessToken: token, tokenType: 'Bearer', expiresAt: claims.expiresAt, user });
+      audit(request, { action: AUDIT_ACTIONS.login, userId: user.id, resource: 'session', resourceId: sessionId });
+      return reply.send({ accessToken: token, tokenType: 'Bearer', expiresAt, user });
     },
   );
 
@@ -142,11 +135,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       schema: { ...signedIn, summary: 'The signed-in user', response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(401) } },
       preValidation: authenticate,
     },
-    async (request) => {
-      const user = await request.server.services.db.users.findById(caller(request).userId);
-      if (user === null) throw new AppError('UNAUTHORIZED');
-      return { user };
-    },
+    async (request) => ({ user: caller(request).user }),
   );
 
   app.post(
@@ -182,6 +171,36 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       return { revoked };
     },
   );
+}
+
+/**
+ * Why a login fails, or null when it may proceed. The password is verified in every case, against
+ * a decoy hash when there is no account, so a failure takes as long whatever its reason.
+ */
+async function checkCredentials(
+  credentials: UserCredentials | null,
+  password: string,
+): Promise<'unknown_user' | 'wrong_password' | 'inactive' | null> {
+  if (credentials === null) {
+    await verifyAgainstDecoy(password);
+    return 'unknown_user';
+  }
+  if (!(await verifyPassword(credentials.passwordHash, password))) return 'wrong_password';
+  return credentials.isActive ? null : 'inactive';
+}
+
+/** Issues a token and stores its session, with the caller's address and user agent. */
+async function openSession(request: FastifyRequest, userId: number) {
+  const { db, tokens } = request.server.services;
+  const { token, claims } = await tokens.issue(userId);
+  const session = await db.sessions.createSession(
+    userId,
+    claims.jti,
+    claims.expiresAt,
+    clientIp(request),
+    userAgent(request),
+  );
+  return { token, expiresAt: claims.expiresAt, sessionId: session.id };
 }
 
 /** Usernames are compared after NFKC and lowercasing, so look-alike spellings are one name. */
