@@ -42,10 +42,13 @@ async function main(): Promise<void> {
   show('2. bob registers', await call('POST', '/auth/register', { body: bob }), '(user created)');
   show('3. alice registers again', await call('POST', '/auth/register', { body: alice }));
 
-  const laptop = await call('POST', '/auth/login', { body: alice, agent: 'Firefox/133 (laptop)' });
+  const laptop = await call('POST', '/auth/login', {
+    body: { username: alice.username, password: alice.password },
+    agent: 'Firefox/133 (laptop)',
+  });
   const phone = await call('POST', '/auth/login', { body: { username: alice.email, password: alice.password }, agent: 'MobileSafari/18 (phone)' });
   show('4. alice signs in from a laptop, then from a phone with her email', phone, { tokenType: phone.body.tokenType, expiresAt: phone.body.expiresAt });
-  show('5. a wrong password', await call('POST', '/auth/login', { body: { ...alice, password: 'not the right password' } }));
+  show('5. a wrong password', await call('POST', '/auth/login', { body: { username: alice.username, password: 'not the right password' } }));
 
   const sessions = await call('GET', '/auth/sessions', { token: phone.body.accessToken });
   show('6. alice lists her sessions (from the phone)', sessions, sessions.body.sessions.map((s: any) => ({ id: s.id, userAgent: s.userAgent, current: s.current })));
