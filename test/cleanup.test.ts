@@ -2,17 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import pg from 'pg';
-import { pino } from 'pino';
 
 import { CLEANUP_LOCK_KEY, type CleanupOptions, CleanupService } from '../src/cleanup.js';
 import { InvalidInputError } from '../src/errors.js';
+import { captureLogs } from './helpers/logs.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.js';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
 
 const DEBUG = 20;
 const INFO = 30;
@@ -22,8 +16,7 @@ const ONLY_ON_POSTGRES =
 
 let t: TestDatabase;
 let userId: number;
-const logs: LogLine[] = [];
-const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+const { logger, lines: logs } = captureLogs('debug');
 
 const defaults: CleanupOptions = { batchSize: 1000, retentionDays: 90, throttleWindowSeconds: 900 };
 const service = (options: Partial<CleanupOptions> = {}) =>

@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
-import { pino } from 'pino';
-
 import { verifyPassword } from '../src/auth/passwords.js';
 import { ConfigError } from '../src/errors.js';
 import { seed, type SeedOptions } from '../src/seed.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
+import { captureLogs } from './helpers/logs.js';
 
 const WARN = 40;
 const ADMIN_PASSWORD = 'a long admin passphrase for tests';
 const TEST_PASSWORD = 'a long testuser passphrase for tests';
 
 let t: TestDatabase;
-const logs: LogLine[] = [];
-const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+const { logger, lines: logs } = captureLogs('debug');
 
 before(async () => {
   t = await createTestDatabase();

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/config.js';
 import { DatabaseService } from '../../src/db/database.js';
 import { buildApp } from '../../src/http/app.js';
-import { createTestDatabase, type TestDatabase } from './database.js';
+import type { Logger } from '../../src/logger.js';
+import { createTestDatabase, onPostgres, type TestDatabase } from './database.js';
 
 /**
  * One HTTP app on a real socket (127.0.0.1, a free port) and a test database, with the few calls
@@ -76,6 +77,8 @@ export interface StartOptions {
   database?: TestDatabase;
   /** Run the app on its own DatabaseService (own pool) on the database, as a second process would. */
   ownPool?: boolean;
+  /** A logger to capture the app's log lines with. */
+  logger?: Logger;
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
@@ -88,12 +91,14 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   const ownsDatabase = options.database === undefined;
   const config = testConfig(options.env);
   const database = options.database ?? (await createTestDatabase());
-  const db = options.ownPool ? new DatabaseService({ url: database.url, pool: config.pool }) : database.db;
+  const db = options.ownPool
+    ? new DatabaseService({ url: database.url, pool: config.pool, preparedStatements: onPostgres })
+    : database.db;
   let app: FastifyInstance | undefined;
   let url: string;
   try {
     if (options.ownPool) await db.connect();
-    app = await buildApp({ config, db });
+    app = await buildApp({ config, db, logger: options.logger });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   } catch (error) {
     // Leave nothing running behind a start that failed half-way.
