@@ -85,6 +85,9 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>;
 
+/** Every environment variable the configuration reads (README.md documents each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export interface PoolSettings {
   readonly min: number;
   readonly max: number;

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 
 import { AUDIT_ACTIONS } from '../src/audit-actions.js';
+import { CONFIG_VARIABLES } from '../src/config.js';
 import { ERROR_CODES } from '../src/errors.js';
 
 /**
@@ -10,7 +11,7 @@ import { ERROR_CODES } from '../src/errors.js';
  * that code; only under the heading `section` when it is given.
  */
 async function tableRows(file: string, section?: string): Promise<Map<string, string[]>> {
-  let text = await readFile(new URL(`../docs/${file}`, import.meta.url), 'utf8');
+  let text = await readFile(new URL(`../${file}`, import.meta.url), 'utf8');
   if (section !== undefined) text = text.split(`\n## ${section}\n`)[1]?.split('\n## ')[0] ?? '';
   const rows = new Map<string, string[]>();
   for (const line of text.split('\n')) {
@@ -22,7 +23,7 @@ async function tableRows(file: string, section?: string): Promise<Map<string, st
 
 describe('docs/errors.md', () => {
   it('has a row for every error code, with its HTTP status and an explanation', async () => {
-    const rows = await tableRows('errors.md');
+    const rows = await tableRows('docs/errors.md');
 
     for (const [code, { status }] of Object.entries(ERROR_CODES)) {
       const row = rows.get(code);
@@ -33,7 +34,7 @@ describe('docs/errors.md', () => {
   });
 
   it('documents no code the service does not have', async () => {
-    const rows = await tableRows('errors.md');
+    const rows = await tableRows('docs/errors.md');
 
     assert.deepEqual([...rows.keys()].filter((code) => !(code in ERROR_CODES)), []);
   });
@@ -41,7 +42,7 @@ describe('docs/errors.md', () => {
 
 describe('docs/audit-actions.md', () => {
   it('has a row for every audit action, saying when it is written and what it holds', async () => {
-    const rows = await tableRows('audit-actions.md', 'Actions');
+    const rows = await tableRows('docs/audit-actions.md', 'Actions');
 
     for (const action of Object.values(AUDIT_ACTIONS)) {
       const row = rows.get(action);
@@ -52,9 +53,21 @@ describe('docs/audit-actions.md', () => {
   });
 
   it('documents no action the service does not write', async () => {
-    const rows = await tableRows('audit-actions.md', 'Actions');
+    const rows = await tableRows('docs/audit-actions.md', 'Actions');
     const actions = new Set<string>(Object.values(AUDIT_ACTIONS));
 
     assert.deepEqual([...rows.keys()].filter((action) => !actions.has(action)), []);
+  });
+});
+
+describe('README.md', () => {
+  it('has a configuration row, with a default and a meaning, for every variable the service reads', async () => {
+    const rows = await tableRows('README.md', 'Configuration');
+
+    for (const variable of CONFIG_VARIABLES) {
+      const row = rows.get(variable);
+      assert.ok(row, `${variable} is not in the README's configuration table`);
+      assert.ok((row[0] ?? '').length > 0 && (row[1] ?? '').length > 10, `${variable}: default and meaning`);
+    }
   });
 });
