@@ -7,7 +7,6 @@
  * session check <= 1.2,
  * audit batch insert <= 1.5 per row. The run exits 1 when a target is missed.
  */
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
 import pg from 'pg';

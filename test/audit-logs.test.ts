@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-
-import type pg from 'pg';
 
 import {
   type AuditLogFilter,
@@ -11,9 +8,10 @@ import {
   decodeCursor,
   encodeCursor,
 } from '../src/db/repositories/audit-logs.js';
-import { AppError, InvalidInputError } from '../src/errors.js';
-import type { AuditLog, PrismaClient } from '../src/generated/prisma/client.js';
+import { AppError } from '../src/errors.js';
+import type { AuditLog } from '../src/generated/prisma/client.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { isInvalid, noDatabase, unique } from './helpers/fixtures.js';
 
 let t: TestDatabase;
 before(async () => {
@@ -27,26 +25,6 @@ after(async () => {
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
-
-function unique(prefix: string): string {
-  return `${prefix}${randomBytes(4).toString('hex')}`;
-}
-
-/** Stands in for Prisma; fails the test if a query is ever sent. */
-const noDatabase = new Proxy(() => undefined, {
-  get: () => noDatabase,
-  apply: () => {
-    throw new Error('the database was reached');
-  },
-}) as unknown as PrismaClient;
-
-function isInvalid(field: string) {
-  return (error: unknown) => {
-    assert.ok(error instanceof InvalidInputError, `expected InvalidInputError, got ${String(error)}`);
-    assert.equal(error.field, field);
-    return true;
-  };
-}
 
 function isInvalidCursor(error: unknown) {
   assert.ok(error instanceof AppError, String(error));
@@ -370,7 +348,7 @@ describe('AuditLogRepository.findPage', () => {
 });
 
 describe('AuditLogRepository input checks', () => {
-  const audit = new AuditLogRepository(noDatabase, noDatabase as unknown as pg.Pool);
+  const audit = new AuditLogRepository(noDatabase, noDatabase);
   const cases: [string, string, () => Promise<unknown>][] = [
     ['an action over 100 characters', 'action', () => audit.createAuditLog({ action: `a.${'b'.repeat(99)}` })],
     ['an action that is not lowercase words', 'action', () => audit.createAuditLog({ action: 'User Login' })],

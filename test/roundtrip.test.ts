@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -9,6 +8,7 @@ import { DatabaseService } from '../src/db/database.js';
 import { PrismaSessionCheck } from '../src/db/repositories/sessions.js';
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.js';
+import { unique } from './helpers/fixtures.js';
 
 /**
  * What goes into the database comes back out unchanged, or changed only as PostgreSQL documents:
@@ -24,10 +24,6 @@ before(async () => {
 after(async () => {
   await t.drop();
 });
-
-function unique(prefix: string): string {
-  return `${prefix}${randomBytes(4).toString('hex')}`;
-}
 
 describe('IP addresses', () => {
   // [given, as PostgreSQL stores and prints it, address family]

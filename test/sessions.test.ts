@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-
-import type pg from 'pg';
 
 import {
   PrismaSessionCheck,
@@ -10,9 +7,9 @@ import {
   SessionRepository,
   SqlSessionCheck,
 } from '../src/db/repositories/sessions.js';
-import { InvalidInputError, UserNotFoundError } from '../src/errors.js';
-import type { PrismaClient } from '../src/generated/prisma/client.js';
+import { UserNotFoundError } from '../src/errors.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.js';
+import { isInvalid, noDatabase, unique } from './helpers/fixtures.js';
 
 let t: TestDatabase;
 before(async () => {
@@ -23,26 +20,6 @@ after(async () => {
 });
 
 const HOUR = 3_600_000;
-
-function unique(prefix: string): string {
-  return `${prefix}${randomBytes(4).toString('hex')}`;
-}
-
-/** Stands in for Prisma and pg; fails the test if a query is ever sent. */
-const noDatabase = new Proxy(() => undefined, {
-  get: () => noDatabase,
-  apply: () => {
-    throw new Error('the database was reached');
-  },
-});
-
-function isInvalid(field: string) {
-  return (error: unknown) => {
-    assert.ok(error instanceof InvalidInputError, `expected InvalidInputError, got ${String(error)}`);
-    assert.equal(error.field, field);
-    return true;
-  };
-}
 
 async function createUser() {
   return t.db.users.create({ username: unique('u'), passwordHash: 'secret-hash' });
@@ -208,8 +185,8 @@ describe('SessionRepository.deleteUserSession', () => {
 
 describe('SessionRepository input checks', () => {
   const sessions = new SessionRepository(
-    noDatabase as unknown as PrismaClient,
-    noDatabase as unknown as pg.Pool,
+    noDatabase,
+    noDatabase,
   );
   const later = new Date(Date.now() + HOUR);
   const cases: [string, string, () => Promise<unknown>][] = [
@@ -291,8 +268,8 @@ describe('session checks', () => {
 
       it('answers null, without a query, for a jti no session can have', async () => {
         const offline = name === 'SqlSessionCheck'
-          ? new SqlSessionCheck(noDatabase as unknown as pg.Pool)
-          : new PrismaSessionCheck(noDatabase as unknown as PrismaClient);
+          ? new SqlSessionCheck(noDatabase)
+          : new PrismaSessionCheck(noDatabase);
         for (const jti of ['', 'j'.repeat(256), 'j\u0000ti']) {
           assert.equal(await offline.findActiveSession(jti), null);
         }

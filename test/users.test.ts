@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { translateUserWriteError } from '../src/db/prisma-errors.js';
 import { UserRepository } from '../src/db/repositories/users.js';
-import {
-  EmailTakenError,
-  InvalidInputError,
-  UsernameTakenError,
-  UserNotFoundError,
-} from '../src/errors.js';
-import type { PrismaClient } from '../src/generated/prisma/client.js';
+import { EmailTakenError, UsernameTakenError, UserNotFoundError } from '../src/errors.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { isInvalid, noDatabase, unique } from './helpers/fixtures.js';
 
 let t: TestDatabase;
 before(async () => {
@@ -20,28 +14,6 @@ before(async () => {
 after(async () => {
   await t.drop();
 });
-
-/** A name no other test in this file uses. */
-function unique(prefix: string): string {
-  return `${prefix}${randomBytes(4).toString('hex')}`;
-}
-
-/** A Prisma client that fails the test if a query is ever sent: proves validation came first. */
-const noDatabase = new Proxy(() => undefined, {
-  get: () => noDatabase,
-  apply: () => {
-    throw new Error('the database was reached');
-  },
-}) as unknown as PrismaClient;
-
-function isInvalid(field: string) {
-  return (error: unknown) => {
-    assert.ok(error instanceof InvalidInputError, `expected InvalidInputError, got ${String(error)}`);
-    assert.equal(error.field, field);
-    assert.equal(error.code, 'INVALID_INPUT');
-    return true;
-  };
-}
 
 async function createUser(options: { email?: string; active?: boolean } = {}) {
   const user = await t.db.users.create({ username: unique('u'), passwordHash: 'h', email: options.email });
