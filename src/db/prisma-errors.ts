@@ -14,6 +14,21 @@ export const SQLSTATE = {
   foreignKeyViolation: '23503',
 } as const;
 
+/**
+ * Codes and messages of failures that say nothing about the request or row at hand: the database
+ * was unreachable, restarting, out of connections, or the pool was busy or closed. pg and Prisma
+ * report these in several shapes, so both the code and the message are read.
+ */
+const UNAVAILABLE =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|timeout|terminat|connect|pool|P1001|P1002|P1008|P1017|P2024|57P0\d|08\d{3}|53300/i;
+
+/** True when the database, not the request, is at fault: worth a 503, or a retry later. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return UNAVAILABLE.test(`${String(code ?? '')} ${String(message ?? '')}`);
+}
+
 /** Fields named by a unique violation, whether it came through Prisma or straight from pg. */
 export function uniqueViolationFields(error: unknown): string[] | undefined {
   if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {

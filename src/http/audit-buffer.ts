@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../db/prisma-errors.js';
 import type { AuditLogInput, AuditLogRepository } from '../db/repositories/audit-logs.js';
 import type { Log } from '../logger.js';
 
@@ -88,18 +89,10 @@ export class AuditBuffer {
       try {
         await this.repository.createAuditLog(entry);
       } catch (error) {
-        if (isConnectionFailure(error)) retry.push(entry);
+        if (isDatabaseUnavailable(error)) retry.push(entry);
         else this.logger.error({ err: error, action: entry.action }, 'audit row refused, dropped');
       }
     }
     return retry;
   }
-}
-
-/** Errors that say nothing about the row itself: the database was unreachable or busy. */
-function isConnectionFailure(error: unknown): boolean {
-  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timeout|terminat|Connection|connect|P1001|P1017|P2024|57P0|08\d\d\d|pool/i.test(
-    text,
-  );
 }

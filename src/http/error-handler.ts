@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
+import { isDatabaseUnavailable } from '../db/prisma-errors.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
 
 /** Fastify's own failures, each answered with a registered code. */
@@ -13,9 +14,6 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED',
   FST_ERR_ASYNC_CONSTRAINT: 'VALIDATION_FAILED',
 };
-
-/** Failures of the database connection rather than of the request: answered 503. */
-const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|P1001|P1017|P2024|57P01|57P03|08006|08001/;
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: unknown };
@@ -69,12 +67,12 @@ function classify(error: FastifyError): { status: number; body: ErrorBody } {
   }
   const mapped = error.code === undefined ? undefined : FASTIFY_CODES[error.code];
   if (mapped !== undefined) return { status: ERROR_CODES[mapped].status, body: errorBody(mapped) };
-  if (UNAVAILABLE.test(`${error.code ?? ''} ${error.message}`)) {
-    return { status: 503, body: errorBody('SERVICE_UNAVAILABLE') };
-  }
   const status = error.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
     return { status, body: errorBody('VALIDATION_FAILED', error.message) };
+  }
+  if (isDatabaseUnavailable(error)) {
+    return { status: 503, body: errorBody('SERVICE_UNAVAILABLE') };
   }
   return { status: 500, body: errorBody('INTERNAL_ERROR') };
 }
