@@ -52,10 +52,14 @@ export class AuditBuffer {
     return this.flushing;
   }
 
-  /** Stops the timer and writes everything; retries while the database is reachable. */
+  /**
+   * Stops the timer and writes everything. While the database is unreachable it tries a few more
+   * times over about three seconds, then logs how many rows it could not write.
+   */
   async close(): Promise<void> {
     clearInterval(this.timer);
     for (let attempt = 0; attempt < 5 && (this.flushing || this.pending.length > 0); attempt += 1) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
       await this.flush();
     }
     if (this.pending.length > 0) {
