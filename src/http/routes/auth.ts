@@ -1,7 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
-import { checkPasswordPolicy, hashPassword, verifyAgainstDecoy, verifyPassword } from '../../auth/passwords.js';
+import {
+  checkPasswordPolicy,
+  hashPassword,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  verifyAgainstDecoy,
+  verifyPassword,
+} from '../../auth/passwords.js';
 import type { UserCredentials } from '../../db/repositories/users.js';
 import { normalizeIdentity } from '../../db/validate.js';
 import { AppError, ConflictError } from '../../errors.js';
@@ -212,5 +219,7 @@ async function normalizeUsername(request: FastifyRequest): Promise<void> {
 }
 
 function passwordMessage(problem: 'too_short' | 'too_long'): string {
-  return problem === 'too_short' ? 'must be at least 15 characters' : 'must be at most 256 characters';
+  return problem === 'too_short'
+    ? `must be at least ${PASSWORD_MIN_LENGTH} characters`
+    : `must be at most ${PASSWORD_MAX_LENGTH} characters`;
 }
