@@ -91,8 +91,11 @@ async function benchSessionCheck(
   const prismaCheck = new PrismaSessionCheck(db.prisma);
 
   const contenders: [string, (i: number) => Promise<unknown>][] = [
-    [`session check: hand-written SQL, plain pg${prepared ? ', prepared' : ''}`, (i) =>
-      raw.query({ name: prepared ? 'bench_plain_check' : undefined, text: plainSql, values: [pick(i)] })],
+    [
+      `session check: hand-written SQL, plain pg${prepared ? ', prepared' : ''}`,
+      (i) =>
+        raw.query({ name: prepared ? 'bench_plain_check' : undefined, text: plainSql, values: [pick(i)] }),
+    ],
     ['session check: SqlSessionCheck (used by the service)', (i) => sqlCheck.findActiveSession(pick(i))],
     ['session check: PrismaSessionCheck', (i) => prismaCheck.findActiveSession(pick(i))],
   ];
@@ -144,7 +147,17 @@ async function benchAuditInsert(db: DatabaseService, raw: pg.Pool): Promise<Resu
 async function insertPlain(raw: pg.Pool, rows: ReturnType<typeof Object>[]): Promise<void> {
   const values: unknown[] = [];
   const tuples = rows.map((r: Record<string, unknown>, i) => {
-    values.push(r.action, r.userId, r.resource, r.resourceId, r.ipAddress, r.userAgent, JSON.stringify(r.requestData), r.responseStatus, r.createdAt);
+    values.push(
+      r.action,
+      r.userId,
+      r.resource,
+      r.resourceId,
+      r.ipAddress,
+      r.userAgent,
+      JSON.stringify(r.requestData),
+      r.responseStatus,
+      r.createdAt,
+    );
     const o = i * 9;
     return `($${o + 1}, $${o + 2}, $${o + 3}, $${o + 4}, $${o + 5}::inet, $${o + 6}, $${o + 7}::jsonb, $${o + 8}, $${o + 9})`;
   });
@@ -204,7 +217,9 @@ function report(database: string, results: Result[]): void {
     '',
     '| path | ops/s | p50 ms | p99 ms |',
     '|---|---:|---:|---:|',
-    ...results.map((r) => `| ${r.name} | ${r.opsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} |`),
+    ...results.map(
+      (r) => `| ${r.name} | ${r.opsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} |`,
+    ),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -13,7 +13,11 @@ interface Reply {
   body: any;
 }
 
-async function call(method: string, path: string, options: { token?: string; body?: unknown; agent?: string } = {}): Promise<Reply> {
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; agent?: string } = {},
+): Promise<Reply> {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: {
@@ -34,7 +38,11 @@ function show(step: string, reply: Reply, summary: unknown = reply.body): void {
 async function main(): Promise<void> {
   if (!adminPassword) throw new Error('set ADMIN_PASSWORD to the admin password printed by `npm start`');
   const tag = Date.now().toString(36);
-  const alice = { username: `alice-${tag}`, password: 'correct-horse-battery-staple-1', email: `alice-${tag}@example.com` };
+  const alice = {
+    username: `alice-${tag}`,
+    password: 'correct-horse-battery-staple-1',
+    email: `alice-${tag}@example.com`,
+  };
   const bob = { username: `bob-${tag}`, password: 'a much longer passphrase for bob' };
 
   const first = await call('POST', '/auth/register', { body: alice });
@@ -46,15 +54,36 @@ async function main(): Promise<void> {
     body: { username: alice.username, password: alice.password },
     agent: 'Firefox/133 (laptop)',
   });
-  const phone = await call('POST', '/auth/login', { body: { username: alice.email, password: alice.password }, agent: 'MobileSafari/18 (phone)' });
-  show('4. alice signs in from a laptop, then from a phone with her email', phone, { tokenType: phone.body.tokenType, expiresAt: phone.body.expiresAt });
-  show('5. a wrong password', await call('POST', '/auth/login', { body: { username: alice.username, password: 'not the right password' } }));
+  const phone = await call('POST', '/auth/login', {
+    body: { username: alice.email, password: alice.password },
+    agent: 'MobileSafari/18 (phone)',
+  });
+  show('4. alice signs in from a laptop, then from a phone with her email', phone, {
+    tokenType: phone.body.tokenType,
+    expiresAt: phone.body.expiresAt,
+  });
+  show(
+    '5. a wrong password',
+    await call('POST', '/auth/login', {
+      body: { username: alice.username, password: 'not the right password' },
+    }),
+  );
 
   const sessions = await call('GET', '/auth/sessions', { token: phone.body.accessToken });
-  show('6. alice lists her sessions (from the phone)', sessions, sessions.body.sessions.map((s: any) => ({ id: s.id, userAgent: s.userAgent, current: s.current })));
+  show(
+    '6. alice lists her sessions (from the phone)',
+    sessions,
+    sessions.body.sessions.map((s: any) => ({ id: s.id, userAgent: s.userAgent, current: s.current })),
+  );
   const laptopSession = sessions.body.sessions.find((s: any) => !s.current);
-  show('7. she revokes the laptop session', await call('DELETE', `/auth/sessions/${laptopSession.id}`, { token: phone.body.accessToken }));
-  show('8. the laptop token is dead at once', await call('GET', '/auth/me', { token: laptop.body.accessToken }));
+  show(
+    '7. she revokes the laptop session',
+    await call('DELETE', `/auth/sessions/${laptopSession.id}`, { token: phone.body.accessToken }),
+  );
+  show(
+    '8. the laptop token is dead at once',
+    await call('GET', '/auth/me', { token: laptop.body.accessToken }),
+  );
 
   const bobLogin = await call('POST', '/auth/login', { body: bob, agent: 'curl/8' });
   show('9. bob tries the admin API', await call('GET', '/admin/users', { token: bobLogin.body.accessToken }));
@@ -62,12 +91,27 @@ async function main(): Promise<void> {
   const admin = await call('POST', '/auth/login', { body: { username: 'admin', password: adminPassword } });
   if (admin.status !== 200) throw new Error(`admin sign-in failed (${admin.status}): check ADMIN_PASSWORD`);
   const found = await call('GET', `/admin/users?search=${tag}&limit=10`, { token: admin.body.accessToken });
-  show(`10. admin searches for "${tag}"`, found, { total: found.body.total, users: found.body.users.map((u: any) => u.username) });
+  show(`10. admin searches for "${tag}"`, found, {
+    total: found.body.total,
+    users: found.body.users.map((u: any) => u.username),
+  });
   const bobId = found.body.users.find((u: any) => u.username === bob.username).id;
-  const patched = await call('PATCH', `/admin/users/${bobId}`, { token: admin.body.accessToken, body: { isActive: false } });
-  show('11. admin deactivates bob', patched, { username: patched.body.user.username, isActive: patched.body.user.isActive });
-  show("12. bob's token is dead at once", await call('GET', '/auth/me', { token: bobLogin.body.accessToken }));
-  show('13. bob cannot sign in: same answer as a wrong password', await call('POST', '/auth/login', { body: bob }));
+  const patched = await call('PATCH', `/admin/users/${bobId}`, {
+    token: admin.body.accessToken,
+    body: { isActive: false },
+  });
+  show('11. admin deactivates bob', patched, {
+    username: patched.body.user.username,
+    isActive: patched.body.user.isActive,
+  });
+  show(
+    "12. bob's token is dead at once",
+    await call('GET', '/auth/me', { token: bobLogin.body.accessToken }),
+  );
+  show(
+    '13. bob cannot sign in: same answer as a wrong password',
+    await call('POST', '/auth/login', { body: bob }),
+  );
 
   await new Promise((resolve) => setTimeout(resolve, 1000)); // audit rows are written in batches
   const trail = await call('GET', '/admin/audit-logs?limit=12', { token: admin.body.accessToken });
@@ -76,8 +120,11 @@ async function main(): Promise<void> {
     trail,
     trail.body.items.map((i: any) => `${i.action} ${i.responseStatus} ${i.userAgent ?? ''}`.trim()),
   );
-  const secretsLeaked = JSON.stringify(trail.body).includes(alice.password) || JSON.stringify(trail.body).includes(bob.password);
-  process.stdout.write(`15. passwords in the audit trail: ${secretsLeaked ? 'FOUND (bug!)' : 'none, redacted'}\n`);
+  const secretsLeaked =
+    JSON.stringify(trail.body).includes(alice.password) || JSON.stringify(trail.body).includes(bob.password);
+  process.stdout.write(
+    `15. passwords in the audit trail: ${secretsLeaked ? 'FOUND (bug!)' : 'none, redacted'}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -163,10 +163,9 @@ export class CleanupService {
   }
 
   private async tryLock(client: pg.PoolClient): Promise<boolean> {
-    const { rows } = await client.query<{ locked: boolean }>(
-      'SELECT pg_try_advisory_lock($1) AS locked',
-      [CLEANUP_LOCK_KEY],
-    );
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
+      CLEANUP_LOCK_KEY,
+    ]);
     return rows[0]?.locked === true;
   }
 

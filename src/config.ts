@@ -36,9 +36,12 @@ const text = () =>
 
 // The message never repeats the value: a connection URL may carry a password.
 const postgresUrl = () =>
-  text().refine((value) => value === undefined || (/^postgres(ql)?:\/\//.test(value) && URL.canParse(value)), {
-    message: 'must be a postgres:// or postgresql:// URL',
-  });
+  text().refine(
+    (value) => value === undefined || (/^postgres(ql)?:\/\//.test(value) && URL.canParse(value)),
+    {
+      message: 'must be a postgres:// or postgresql:// URL',
+    },
+  );
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
@@ -235,7 +238,10 @@ function parseTrustProxy(value: string | undefined): boolean | string {
   // Fastify 5 trusts nothing for a bare hop count (it cannot tell a proxy from a client that sends
   // enough X-Forwarded-For entries itself), so accepting one here would silently do nothing.
   if (/^\d+$/.test(value)) {
-    throw new ConfigError('TRUST_PROXY', "a hop count is not supported: name the proxies' addresses or CIDRs");
+    throw new ConfigError(
+      'TRUST_PROXY',
+      "a hop count is not supported: name the proxies' addresses or CIDRs",
+    );
   }
   const entries = value.split(',').map((entry) => entry.trim());
   if (!entries.every(isProxyEntry)) {

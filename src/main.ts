@@ -85,7 +85,8 @@ function handleSignals(
 
 function announce(url: string, config: Config, kind: OpenDatabase['kind']): void {
   const docs = config.docsEnabled ? `\n  API docs:   ${url}/docs` : '';
-  const database = kind === 'embedded' ? `embedded PGlite in ${config.embeddedDataDir}` : 'PostgreSQL (DATABASE_URL)';
+  const database =
+    kind === 'embedded' ? `embedded PGlite in ${config.embeddedDataDir}` : 'PostgreSQL (DATABASE_URL)';
   process.stdout.write(
     `\n  infinity-server is listening on ${url}  (database: ${database})${docs}\n` +
       `  Sign in as admin:  curl -s ${url}/auth/login -H 'content-type: application/json' \\\n` +

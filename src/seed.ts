@@ -67,11 +67,7 @@ const GENERATED_PASSWORD_BYTES = 18;
  * Creates the seed users that are missing; see the module comment. Throws ConfigError, naming the
  * variable, when production would need a password that is unset or unacceptable.
  */
-export async function seed(
-  db: DatabaseService,
-  options: SeedOptions,
-  logger: Logger,
-): Promise<SeedResult> {
+export async function seed(db: DatabaseService, options: SeedOptions, logger: Logger): Promise<SeedResult> {
   const result: SeedResult = { created: [], generatedPasswords: {} };
 
   await seedUser(db, logger, result, {
@@ -147,10 +143,7 @@ async function seedUser(
 }
 
 /** The configured password, checked; or, outside production, a generated one. */
-function choosePassword(
-  logger: Logger,
-  input: SeedUserInput,
-): { password: string; generated: boolean } {
+function choosePassword(logger: Logger, input: SeedUserInput): { password: string; generated: boolean } {
   if (input.password === undefined) {
     if (input.isProduction) {
       const problem = `is required in production to create the ${input.username} user`;

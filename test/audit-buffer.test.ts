@@ -31,7 +31,8 @@ class MemoryRepository {
   }
 
   private check(row: AuditLogInput): void {
-    if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    if (this.down)
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     if (this.refused.has(row.action)) throw new InvalidInputError('action', 'refused');
   }
 }
@@ -59,7 +60,10 @@ describe('AuditBuffer', () => {
     buffer.add(row('a.three'));
     await buffer.flush();
 
-    assert.deepEqual(repository.stored.map((r) => r.action), ['a.one', 'a.two', 'a.three']);
+    assert.deepEqual(
+      repository.stored.map((r) => r.action),
+      ['a.one', 'a.two', 'a.three'],
+    );
     assert.equal(repository.statements, 1);
     await buffer.close();
   });
@@ -92,7 +96,10 @@ describe('AuditBuffer', () => {
     buffer.add(row('b.four'));
     await buffer.flush();
 
-    assert.deepEqual(repository.stored.map((r) => r.action), ['b.one', 'b.two', 'b.three', 'b.four']);
+    assert.deepEqual(
+      repository.stored.map((r) => r.action),
+      ['b.one', 'b.two', 'b.three', 'b.four'],
+    );
     assert.equal(buffer.size, 0);
     await buffer.close();
   });
@@ -105,9 +112,15 @@ describe('AuditBuffer', () => {
     for (const action of ['c.one', 'c.poison', 'c.two']) buffer.add(row(action));
     await buffer.flush();
 
-    assert.deepEqual(repository.stored.map((r) => r.action), ['c.one', 'c.two']);
+    assert.deepEqual(
+      repository.stored.map((r) => r.action),
+      ['c.one', 'c.two'],
+    );
     const dropped = lines.filter((line) => line.msg === 'audit row refused, dropped');
-    assert.deepEqual(dropped.map((line) => line.action), ['c.poison']);
+    assert.deepEqual(
+      dropped.map((line) => line.action),
+      ['c.poison'],
+    );
     await buffer.close();
   });
 
@@ -131,8 +144,14 @@ describe('AuditBuffer', () => {
     repository.down = false;
     await buffer.close();
 
-    assert.deepEqual(repository.stored.map((r) => r.action), ['e.three', 'e.four', 'e.five']);
+    assert.deepEqual(
+      repository.stored.map((r) => r.action),
+      ['e.three', 'e.four', 'e.five'],
+    );
     const full = lines.filter((line) => line.msg === 'audit buffer full, oldest rows dropped');
-    assert.deepEqual(full.map((line) => line.dropped), [1, 1]);
+    assert.deepEqual(
+      full.map((line) => line.dropped),
+      [1, 1],
+    );
   });
 });

@@ -131,14 +131,11 @@ describe('AuditLogRepository.createAuditLogs', () => {
 
     assert.equal(count, 3);
     const { items } = await t.db.auditLogs.findPage({ resource });
-    assert.deepEqual(
-      items.map((row) => [row.action, row.responseStatus, row.ipAddress]).sort(),
-      [
-        ['a.one', null, null],
-        ['a.three', null, '::1'],
-        ['a.two', 201, null],
-      ],
-    );
+    assert.deepEqual(items.map((row) => [row.action, row.responseStatus, row.ipAddress]).sort(), [
+      ['a.one', null, null],
+      ['a.three', null, '::1'],
+      ['a.two', 201, null],
+    ]);
   });
 
   it('writes nothing for an empty batch', async () => {
@@ -169,13 +166,10 @@ describe('AuditLogRepository.createAuditLogs', () => {
 
     assert.equal(count, 2);
     const { items } = await t.db.auditLogs.findPage({ resource });
-    assert.deepEqual(
-      items.map((row) => [row.action, row.userId]).sort(),
-      [
-        ['a.gone', null],
-        ['a.kept', kept.id],
-      ],
-    );
+    assert.deepEqual(items.map((row) => [row.action, row.userId]).sort(), [
+      ['a.gone', null],
+      ['a.kept', kept.id],
+    ]);
   });
 });
 
@@ -198,7 +192,9 @@ describe('AuditLogRepository.findUserAuditLogs', () => {
   it('orders rows of the same instant by insertion, newest first', async () => {
     const user = await createUser();
     const at = new Date();
-    const rows = await createRows([1, 2, 3].map(() => ({ action: 'x.same', userId: user.id, createdAt: at })));
+    const rows = await createRows(
+      [1, 2, 3].map(() => ({ action: 'x.same', userId: user.id, createdAt: at })),
+    );
     assert.deepEqual(ids(await t.db.auditLogs.findUserAuditLogs(user.id)), ids(rows).reverse());
   });
 
@@ -262,14 +258,20 @@ describe('AuditLogRepository.findPage', () => {
 
     const pages = await walk({ resource }, 3);
 
-    assert.deepEqual(pages.map((page) => page.length), [3, 3, 1]);
+    assert.deepEqual(
+      pages.map((page) => page.length),
+      [3, 3, 1],
+    );
     assert.deepEqual(ids(pages.flat()), ids(rows).reverse());
   });
 
   it('ends without an empty page when the rows fill the last page exactly', async () => {
     const resource = unique('exact');
     await createRows(Array.from({ length: 6 }, () => ({ action: 'w.exact', resource })));
-    assert.deepEqual((await walk({ resource }, 3)).map((page) => page.length), [3, 3]);
+    assert.deepEqual(
+      (await walk({ resource }, 3)).map((page) => page.length),
+      [3, 3],
+    );
   });
 
   it('is not disturbed by rows written during the walk', async () => {
@@ -350,20 +352,56 @@ describe('AuditLogRepository.findPage', () => {
 describe('AuditLogRepository input checks', () => {
   const audit = new AuditLogRepository(noDatabase, noDatabase);
   const cases: [string, string, () => Promise<unknown>][] = [
-    ['an action over 100 characters', 'action', () => audit.createAuditLog({ action: `a.${'b'.repeat(99)}` })],
+    [
+      'an action over 100 characters',
+      'action',
+      () => audit.createAuditLog({ action: `a.${'b'.repeat(99)}` }),
+    ],
     ['an action that is not lowercase words', 'action', () => audit.createAuditLog({ action: 'User Login' })],
     ['an empty action', 'action', () => audit.createAuditLog({ action: '' })],
     ['an action with NUL', 'action', () => audit.createAuditLog({ action: 'a.b\u0000' })],
-    ['a resource over 100', 'resource', () => audit.createAuditLog({ action: 'a', resource: 'r'.repeat(101) })],
-    ['a resource id over 100', 'resourceId', () => audit.createAuditLog({ action: 'a', resourceId: '9'.repeat(101) })],
-    ['an invalid IP address', 'ipAddress', () => audit.createAuditLog({ action: 'a', ipAddress: '1.2.3.4.5' })],
-    ['an address with a mask', 'ipAddress', () => audit.createAuditLogs([{ action: 'a', ipAddress: '::1/128' }])],
+    [
+      'a resource over 100',
+      'resource',
+      () => audit.createAuditLog({ action: 'a', resource: 'r'.repeat(101) }),
+    ],
+    [
+      'a resource id over 100',
+      'resourceId',
+      () => audit.createAuditLog({ action: 'a', resourceId: '9'.repeat(101) }),
+    ],
+    [
+      'an invalid IP address',
+      'ipAddress',
+      () => audit.createAuditLog({ action: 'a', ipAddress: '1.2.3.4.5' }),
+    ],
+    [
+      'an address with a mask',
+      'ipAddress',
+      () => audit.createAuditLogs([{ action: 'a', ipAddress: '::1/128' }]),
+    ],
     ['a status below 100', 'responseStatus', () => audit.createAuditLog({ action: 'a', responseStatus: 99 })],
-    ['a status above 599', 'responseStatus', () => audit.createAuditLog({ action: 'a', responseStatus: 600 })],
-    ['a fractional status', 'responseStatus', () => audit.createAuditLog({ action: 'a', responseStatus: 20.5 })],
+    [
+      'a status above 599',
+      'responseStatus',
+      () => audit.createAuditLog({ action: 'a', responseStatus: 600 }),
+    ],
+    [
+      'a fractional status',
+      'responseStatus',
+      () => audit.createAuditLog({ action: 'a', responseStatus: 20.5 }),
+    ],
     ['a user id of 0', 'userId', () => audit.createAuditLog({ action: 'a', userId: 0 })],
-    ['an invalid time', 'createdAt', () => audit.createAuditLog({ action: 'a', createdAt: new Date('nope') })],
-    ['a time before year 1', 'createdAt', () => audit.createAuditLog({ action: 'a', createdAt: new Date(-1e15) })],
+    [
+      'an invalid time',
+      'createdAt',
+      () => audit.createAuditLog({ action: 'a', createdAt: new Date('nope') }),
+    ],
+    [
+      'a time before year 1',
+      'createdAt',
+      () => audit.createAuditLog({ action: 'a', createdAt: new Date(-1e15) }),
+    ],
     ['a limit of 0', 'limit', () => audit.findUserAuditLogs(1, 0)],
     ['a negative offset', 'offset', () => audit.findUserAuditLogs(1, 10, -1)],
     ['a user id past PostgreSQL integer', 'userId', () => audit.findUserAuditLogs(2 ** 31)],

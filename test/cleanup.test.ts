@@ -48,10 +48,10 @@ async function insertSessions(prefix: string, count: number, offset: string): Pr
 }
 
 async function insertAuditLog(action: string, age: string): Promise<void> {
-  await t.db.pool.query(
-    `INSERT INTO audit_logs (action, created_at) VALUES ($1, now() - $2::interval)`,
-    [action, age],
-  );
+  await t.db.pool.query(`INSERT INTO audit_logs (action, created_at) VALUES ($1, now() - $2::interval)`, [
+    action,
+    age,
+  ]);
 }
 
 async function insertThrottle(key: string, age: string): Promise<void> {

@@ -131,7 +131,11 @@ describe('loadConfig', () => {
       ['JWT_SECRET blank in production', { NODE_ENV: 'production', JWT_SECRET: '   ' }, 'JWT_SECRET'],
       ['a JWT_SECRET shorter than 32 bytes', { JWT_SECRET: 'short-secret' }, 'JWT_SECRET'],
       ['TRUST_PROXY=maybe', { TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
-      ['TRUST_PROXY=1 (a hop count, which Fastify 5 would silently ignore)', { TRUST_PROXY: '1' }, 'TRUST_PROXY'],
+      [
+        'TRUST_PROXY=1 (a hop count, which Fastify 5 would silently ignore)',
+        { TRUST_PROXY: '1' },
+        'TRUST_PROXY',
+      ],
       ['TRUST_PROXY=cafe (hex digits, not an address)', { TRUST_PROXY: 'cafe' }, 'TRUST_PROXY'],
       ['TRUST_PROXY=999.1.1.1', { TRUST_PROXY: '999.1.1.1' }, 'TRUST_PROXY'],
       ['TRUST_PROXY=10.0.0.0/33', { TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY'],

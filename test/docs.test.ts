@@ -16,7 +16,11 @@ async function tableRows(file: string, section?: string): Promise<Map<string, st
   const rows = new Map<string, string[]>();
   for (const line of text.split('\n')) {
     const match = /^\|\s*`([^`]+)`\s*\|(.*)\|\s*$/.exec(line);
-    if (match) rows.set(match[1]!, match[2]!.split('|').map((cell) => cell.trim()));
+    if (match)
+      rows.set(
+        match[1]!,
+        match[2]!.split('|').map((cell) => cell.trim()),
+      );
   }
   return rows;
 }
@@ -36,7 +40,10 @@ describe('docs/errors.md', () => {
   it('documents no code the service does not have', async () => {
     const rows = await tableRows('docs/errors.md');
 
-    assert.deepEqual([...rows.keys()].filter((code) => !(code in ERROR_CODES)), []);
+    assert.deepEqual(
+      [...rows.keys()].filter((code) => !(code in ERROR_CODES)),
+      [],
+    );
   });
 });
 
@@ -48,7 +55,10 @@ describe('docs/audit-actions.md', () => {
       const row = rows.get(action);
       assert.ok(row, `${action} is not documented in docs/audit-actions.md`);
       assert.equal(row.length, 3, `${action}: resource, when, request data`);
-      assert.ok(row.every((cell) => cell.length > 0), `${action}: no empty cell`);
+      assert.ok(
+        row.every((cell) => cell.length > 0),
+        `${action}: no empty cell`,
+      );
     }
   });
 
@@ -56,7 +66,10 @@ describe('docs/audit-actions.md', () => {
     const rows = await tableRows('docs/audit-actions.md', 'Actions');
     const actions = new Set<string>(Object.values(AUDIT_ACTIONS));
 
-    assert.deepEqual([...rows.keys()].filter((action) => !actions.has(action)), []);
+    assert.deepEqual(
+      [...rows.keys()].filter((action) => !actions.has(action)),
+      [],
+    );
   });
 });
 

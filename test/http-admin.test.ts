@@ -33,7 +33,9 @@ describe('admin routes refuse', () => {
       const anonymous = await t.request(method, path, { body });
 
       assert.equal(forbidden.status, 403);
-      assert.deepEqual(forbidden.body, { error: { code: 'FORBIDDEN', message: 'You are not allowed to do this.' } });
+      assert.deepEqual(forbidden.body, {
+        error: { code: 'FORBIDDEN', message: 'You are not allowed to do this.' },
+      });
       assert.equal(anonymous.status, 401);
       assert.equal(errorCode(anonymous), 'UNAUTHORIZED');
     });
@@ -42,7 +44,10 @@ describe('admin routes refuse', () => {
   it('checks the caller before the input: invalid input from a non-admin is still 401 or 403', async () => {
     const anonymous = await t.request('GET', '/admin/users?limit=101');
     const forbidden = await t.request('GET', '/admin/users?limit=101', { token: member.token });
-    const patch = await t.request('PATCH', '/admin/users/abc', { token: member.token, body: { role: 'admin' } });
+    const patch = await t.request('PATCH', '/admin/users/abc', {
+      token: member.token,
+      body: { role: 'admin' },
+    });
 
     assert.deepEqual(
       [anonymous, forbidden, patch].map((response) => [response.status, errorCode(response)]),
@@ -65,7 +70,9 @@ describe('admin routes refuse', () => {
 describe('GET /admin/users', () => {
   before(async () => {
     for (const username of ['sam', 'samuel', 'tom']) {
-      await t.register(username, { email: `${username}@${username === 'tom' ? 'sample.org' : 'example.com'}` });
+      await t.register(username, {
+        email: `${username}@${username === 'tom' ? 'sample.org' : 'example.com'}`,
+      });
     }
   });
 
@@ -85,7 +92,8 @@ describe('GET /admin/users', () => {
 
   it('pages newest first without overlap, with the total on every page', async () => {
     const pages = [];
-    for (const page of [1, 2, 3]) pages.push((await asAdmin('GET', `/admin/users?limit=2&page=${page}`)).body);
+    for (const page of [1, 2, 3])
+      pages.push((await asAdmin('GET', `/admin/users?limit=2&page=${page}`)).body);
 
     const names = pages.flatMap((page) => page.users.map((u: any) => u.username));
     assert.deepEqual(names, ['tom', 'samuel', 'sam', 'member', 'admin']);
@@ -184,7 +192,9 @@ describe('PATCH and DELETE /admin/users/:id', () => {
     assert.equal(first.text, '');
     assert.equal(second.status, 404);
     assert.equal(errorCode(second), 'USER_NOT_FOUND');
-    const again = await t.request('POST', '/auth/register', { body: { username: 'yan', password: PASSWORD } });
+    const again = await t.request('POST', '/auth/register', {
+      body: { username: 'yan', password: PASSWORD },
+    });
     assert.equal(again.status, 201);
     assert.notEqual(again.body.user.id, id);
   });
@@ -228,12 +238,14 @@ describe('GET /admin/audit-logs', () => {
   before(async () => {
     walker = (await t.signUp('walker')).user;
     for (let i = 0; i < 6; i += 1) {
-      await t.request('POST', '/auth/login', { body: { username: 'walker', password: `wrong password ${i}!` } });
+      await t.request('POST', '/auth/login', {
+        body: { username: 'walker', password: `wrong password ${i}!` },
+      });
     }
     await t.app.services.audit.flush();
   });
 
-  it("filters by user and action, newest first, ids as strings", async () => {
+  it('filters by user and action, newest first, ids as strings', async () => {
     const response = await asAdmin('GET', `/admin/audit-logs?userId=${walker.id}&action=auth.login_failed`);
 
     assert.equal(response.status, 200);
@@ -247,7 +259,10 @@ describe('GET /admin/audit-logs', () => {
       assert.equal(typeof item.id, 'string');
     }
     const ids = items.map((item: any) => BigInt(item.id));
-    assert.deepEqual(ids, [...ids].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0)));
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0)),
+    );
   });
 
   it('filters by resource', async () => {
@@ -265,7 +280,10 @@ describe('GET /admin/audit-logs', () => {
     const from = oldestFirst[1].createdAt;
     const to = oldestFirst[4].createdAt;
 
-    const response = await asAdmin('GET', `/admin/audit-logs?userId=${walker.id}&from=${from}&to=${to}&limit=100`);
+    const response = await asAdmin(
+      'GET',
+      `/admin/audit-logs?userId=${walker.id}&from=${from}&to=${to}&limit=100`,
+    );
 
     const expected = all.filter((item: any) => item.createdAt >= from && item.createdAt < to);
     assert.ok(expected.length >= 1);
@@ -293,7 +311,10 @@ describe('GET /admin/audit-logs', () => {
     } while (cursor !== null && pages < 100);
 
     assert.equal(new Set(walked).size, walked.length, 'no row twice');
-    assert.deepEqual(walked, everything.items.map((item: any) => item.id));
+    assert.deepEqual(
+      walked,
+      everything.items.map((item: any) => item.id),
+    );
     assert.equal(pages, Math.ceil(walked.length / 3));
   });
 

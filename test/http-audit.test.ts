@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { type AuditRow, PASSWORD, type RequestOptions, type Response, startApp, type TestApp } from './helpers/app.js';
+import {
+  type AuditRow,
+  PASSWORD,
+  type RequestOptions,
+  type Response,
+  startApp,
+  type TestApp,
+} from './helpers/app.js';
 
 /*
  * Every audited request leaves exactly one row, found here by the request id the response carries
@@ -23,7 +30,10 @@ after(async () => {
 });
 
 async function call(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
-  const response = await t.request(method, path, { ...options, headers: { 'user-agent': AGENT, ...options.headers } });
+  const response = await t.request(method, path, {
+    ...options,
+    headers: { 'user-agent': AGENT, ...options.headers },
+  });
   if (typeof response.body?.accessToken === 'string') issuedTokens.push(response.body.accessToken);
   return response;
 }
@@ -130,7 +140,13 @@ describe('login', () => {
 
       const row = await rowOf(await call('POST', '/auth/login', { body: { username, password } }));
 
-      assertRow(row, { ...common, action: 'auth.login_failed', userId, resource: 'session', responseStatus: 401 });
+      assertRow(row, {
+        ...common,
+        action: 'auth.login_failed',
+        userId,
+        resource: 'session',
+        responseStatus: 401,
+      });
       assert.deepEqual(row.requestData.details, { reason });
       assert.ok(!row.requestText!.includes(password));
     });
@@ -177,7 +193,13 @@ describe('sessions', () => {
 
     const row = await rowOf(await call('POST', '/auth/logout-all', { token }));
 
-    assertRow(row, { ...common, action: 'auth.logout_all', userId: user.id, resource: 'session', responseStatus: 200 });
+    assertRow(row, {
+      ...common,
+      action: 'auth.logout_all',
+      userId: user.id,
+      resource: 'session',
+      responseStatus: 200,
+    });
     assert.deepEqual(row.requestData.details, { revoked: 2 });
   });
 
@@ -198,7 +220,12 @@ describe('sessions', () => {
       resourceId: String(otherId),
       responseStatus: 204,
     });
-    assertRow(refused, { ...common, action: 'session.revoke', userId: stranger.user.id, responseStatus: 404 });
+    assertRow(refused, {
+      ...common,
+      action: 'session.revoke',
+      userId: stranger.user.id,
+      responseStatus: 404,
+    });
     assert.equal((await t.request('GET', '/auth/me', { token: other.token })).status, 401);
   });
 
@@ -266,7 +293,10 @@ describe('admin actions', () => {
   it('writes admin.user.update with how many sessions a deactivation ended', async () => {
     await t.login('kit');
 
-    const response = await call('PATCH', `/admin/users/${target.id}`, { token: admin, body: { isActive: false } });
+    const response = await call('PATCH', `/admin/users/${target.id}`, {
+      token: admin,
+      body: { isActive: false },
+    });
     const row = await rowOf(response);
 
     assertRow(row, {
@@ -281,7 +311,9 @@ describe('admin actions', () => {
   });
 
   it('writes admin.user.update with 404 for a user that does not exist', async () => {
-    const row = await rowOf(await call('PATCH', '/admin/users/999999', { token: admin, body: { isActive: true } }));
+    const row = await rowOf(
+      await call('PATCH', '/admin/users/999999', { token: admin, body: { isActive: true } }),
+    );
 
     assertRow(row, { action: 'admin.user.update', resourceId: '999999', responseStatus: 404 });
   });
@@ -311,7 +343,9 @@ describe('admin actions', () => {
   });
 
   it('writes admin.audit.query with its filters', async () => {
-    const row = await rowOf(await call('GET', '/admin/audit-logs?action=auth.login&limit=2', { token: admin }));
+    const row = await rowOf(
+      await call('GET', '/admin/audit-logs?action=auth.login&limit=2', { token: admin }),
+    );
 
     assertRow(row, { ...common, action: 'admin.audit.query', resource: 'audit_log', responseStatus: 200 });
     assert.deepEqual(row.requestData.query, { action: 'auth.login', limit: 2 });
@@ -376,9 +410,13 @@ describe('secrets in request data', () => {
       token: admin,
       body: { email: 'x@example.com', newPassword: SECRETS.newPassword },
     });
-    const query = await call('GET', `/admin/users?apiKey=${SECRETS.apiKey}&refresh_token=${SECRETS.refresh_token}`, {
-      token: admin,
-    });
+    const query = await call(
+      'GET',
+      `/admin/users?apiKey=${SECRETS.apiKey}&refresh_token=${SECRETS.refresh_token}`,
+      {
+        token: admin,
+      },
+    );
 
     for (const response of [login, patch, query]) {
       assert.equal(response.status, 400);

@@ -31,7 +31,9 @@ describe('POST /auth/register', () => {
     const created = await t.request('POST', '/auth/register', {
       body: { username: 'Ａｌｉｃｅ', password: PASSWORD },
     });
-    const again = await t.request('POST', '/auth/register', { body: { username: 'ALICE', password: PASSWORD } });
+    const again = await t.request('POST', '/auth/register', {
+      body: { username: 'ALICE', password: PASSWORD },
+    });
 
     assert.equal(created.status, 201);
     assert.equal(created.body.user.username, 'alice');
@@ -120,7 +122,9 @@ describe('POST /auth/login', () => {
 
   it('answers 200 with a bearer token, its expiry and the user', async () => {
     const before = Date.now();
-    const response = await t.request('POST', '/auth/login', { body: { username: 'joy', password: PASSWORD } });
+    const response = await t.request('POST', '/auth/login', {
+      body: { username: 'joy', password: PASSWORD },
+    });
 
     assert.equal(response.status, 200);
     assert.equal(response.body.tokenType, 'Bearer');
@@ -144,11 +148,19 @@ describe('POST /auth/login', () => {
   });
 
   it('answers the same 401 body for an unknown user, an inactive user and a wrong password', async () => {
-    const unknown = await t.request('POST', '/auth/login', { body: { username: 'nobody', password: PASSWORD } });
-    const inactive = await t.request('POST', '/auth/login', { body: { username: 'lee', password: PASSWORD } });
-    const wrong = await t.request('POST', '/auth/login', { body: { username: 'kim', password: `${PASSWORD}!` } });
+    const unknown = await t.request('POST', '/auth/login', {
+      body: { username: 'nobody', password: PASSWORD },
+    });
+    const inactive = await t.request('POST', '/auth/login', {
+      body: { username: 'lee', password: PASSWORD },
+    });
+    const wrong = await t.request('POST', '/auth/login', {
+      body: { username: 'kim', password: `${PASSWORD}!` },
+    });
 
-    const expected = { error: { code: 'INVALID_CREDENTIALS', message: 'The username or password is incorrect.' } };
+    const expected = {
+      error: { code: 'INVALID_CREDENTIALS', message: 'The username or password is incorrect.' },
+    };
     for (const response of [unknown, inactive, wrong]) {
       assert.equal(response.status, 401);
       assert.deepEqual(response.body, expected);
@@ -194,7 +206,9 @@ describe('GET /auth/me, POST /auth/logout, POST /auth/logout-all', () => {
     const response = await t.request('GET', '/auth/me');
 
     assert.equal(response.status, 401);
-    assert.deepEqual(response.body, { error: { code: 'UNAUTHORIZED', message: 'Authentication is required.' } });
+    assert.deepEqual(response.body, {
+      error: { code: 'UNAUTHORIZED', message: 'Authentication is required.' },
+    });
   });
 
   it('ends only the current session on logout', async () => {

@@ -84,7 +84,10 @@ describe('with a database that never answered', () => {
   let app: FastifyInstance;
   let url: string;
   before(async () => {
-    db = new DatabaseService({ url: `postgresql://postgres@127.0.0.1:${await closedPort()}/gone`, pool: quickPool });
+    db = new DatabaseService({
+      url: `postgresql://postgres@127.0.0.1:${await closedPort()}/gone`,
+      pool: quickPool,
+    });
     app = await buildApp({ config: testConfig({ AUDIT_FLUSH_INTERVAL_MS: '60000' }), db });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -101,8 +104,12 @@ describe('with a database that never answered', () => {
   });
 
   it('login and registration answer 503 SERVICE_UNAVAILABLE', async () => {
-    assertUnavailable(await send(url, 'POST', '/auth/login', { body: { username: 'amy', password: PASSWORD } }));
-    assertUnavailable(await send(url, 'POST', '/auth/register', { body: { username: 'amy', password: PASSWORD } }));
+    assertUnavailable(
+      await send(url, 'POST', '/auth/login', { body: { username: 'amy', password: PASSWORD } }),
+    );
+    assertUnavailable(
+      await send(url, 'POST', '/auth/register', { body: { username: 'amy', password: PASSWORD } }),
+    );
   });
 
   it('a signed-in route answers 503, not 401, for a well-signed token it cannot check', async () => {

@@ -100,7 +100,12 @@ const registerCases: Case[] = [
   invalid('a DEL in the password', withPassword(`${PASSWORD}\u007f`), 'body.password'),
   invalid('a newline in the email', { ...valid, email: 'new\ncomer@example.com' }, 'body.email'),
   {
-    ...raw('a lone surrogate in the username', jsonWith('"username":"new\\ud800comer"'), 400, 'VALIDATION_FAILED'),
+    ...raw(
+      'a lone surrogate in the username',
+      jsonWith('"username":"new\\ud800comer"'),
+      400,
+      'VALIDATION_FAILED',
+    ),
     field: 'body.username',
   },
   // malformed JSON and other media
@@ -108,8 +113,18 @@ const registerCases: Case[] = [
   raw('JSON with single quotes', json("{'username':'newcomer'}"), 400, 'INVALID_JSON'),
   raw('an empty JSON body', json(''), 400, 'INVALID_JSON'),
   raw('a text/plain body', json(JSON.stringify(valid), 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE'),
-  raw('a form-encoded body', json('username=a', 'application/x-www-form-urlencoded'), 415, 'UNSUPPORTED_MEDIA_TYPE'),
-  raw('an application/jsonx body', json(JSON.stringify(valid), 'application/jsonx'), 415, 'UNSUPPORTED_MEDIA_TYPE'),
+  raw(
+    'a form-encoded body',
+    json('username=a', 'application/x-www-form-urlencoded'),
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  ),
+  raw(
+    'an application/jsonx body',
+    json(JSON.stringify(valid), 'application/jsonx'),
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  ),
   raw('a body with no content type', { raw: JSON.stringify(valid) }, 415, 'UNSUPPORTED_MEDIA_TYPE'),
   raw('a body over BODY_LIMIT', { body: withPassword('x'.repeat(BODY_LIMIT)) }, 413, 'PAYLOAD_TOO_LARGE'),
 ];

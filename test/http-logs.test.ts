@@ -21,9 +21,13 @@ before(async () => {
   await t.register('logan', { password: PASSWORD });
   token = (await t.login('logan')).token;
   await t.request('GET', '/auth/me', { headers: { authorization: `Bearer ${token}` } });
-  await t.request('POST', '/auth/login', { body: { username: 'logan', password: 'a wrong password, also secret' } });
+  await t.request('POST', '/auth/login', {
+    body: { username: 'logan', password: 'a wrong password, also secret' },
+  });
   await t.request('POST', '/auth/register', { body: { username: 'x', password: 'short secret' } });
-  await t.request('POST', '/auth/logout', { headers: { authorization: `Bearer ${token}`, cookie: 'sid=cookie-secret' } });
+  await t.request('POST', '/auth/logout', {
+    headers: { authorization: `Bearer ${token}`, cookie: 'sid=cookie-secret' },
+  });
 });
 after(async () => {
   await t.close();
@@ -43,13 +47,10 @@ it('never writes a password, a token, a cookie or a password hash to the log', a
 it('logs refused requests at info with their code and request id, and no 5xx happened', () => {
   const refused = lines.filter((line) => line.msg === 'request refused');
 
-  assert.deepEqual(
-    refused.map((line) => [line.level, line.code]).sort(),
-    [
-      [INFO, 'INVALID_CREDENTIALS'],
-      [INFO, 'VALIDATION_FAILED'],
-    ],
-  );
+  assert.deepEqual(refused.map((line) => [line.level, line.code]).sort(), [
+    [INFO, 'INVALID_CREDENTIALS'],
+    [INFO, 'VALIDATION_FAILED'],
+  ]);
   for (const line of refused) assert.match(String(line.reqId), /^[0-9a-f-]{36}$/);
   assert.equal(lines.filter((line) => line.level >= ERROR).length, 0);
 });

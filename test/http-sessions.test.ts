@@ -88,7 +88,9 @@ describe('DELETE /auth/sessions/:id', () => {
     const intruder = await t.signUp('dan');
     const ownerSession = (await t.request('GET', '/auth/sessions', { token: owner.token })).body.sessions[0];
 
-    const response = await t.request('DELETE', `/auth/sessions/${ownerSession.id}`, { token: intruder.token });
+    const response = await t.request('DELETE', `/auth/sessions/${ownerSession.id}`, {
+      token: intruder.token,
+    });
 
     assert.equal(response.status, 404);
     assert.deepEqual(response.body, { error: { code: 'SESSION_NOT_FOUND', message: 'No such session.' } });
@@ -133,14 +135,18 @@ describe('a token stops working on the very next request after', () => {
     const { token, user } = await t.signUp('hana');
     assert.equal((await me(token)).status, 200);
 
-    const patch = await t.request('PATCH', `/admin/users/${user.id}`, { token: admin, body: { isActive: false } });
+    const patch = await t.request('PATCH', `/admin/users/${user.id}`, {
+      token: admin,
+      body: { isActive: false },
+    });
 
     assert.equal(patch.status, 200);
     assert.equal(patch.body.user.isActive, false);
     assert.equal((await me(token)).status, 401);
-    const { rows } = await t.database.db.pool.query('SELECT count(*)::int AS n FROM user_sessions WHERE user_id = $1', [
-      user.id,
-    ]);
+    const { rows } = await t.database.db.pool.query(
+      'SELECT count(*)::int AS n FROM user_sessions WHERE user_id = $1',
+      [user.id],
+    );
     assert.equal(rows[0].n, 0, 'deactivation ends the sessions, not only hides them');
   });
 
@@ -163,7 +169,9 @@ describe('tokens that are refused with 401 UNAUTHORIZED', () => {
   const refusedWith = async (authorization: string) => {
     const response = await t.request('GET', '/auth/me', { headers: { authorization } });
     assert.equal(response.status, 401, authorization);
-    assert.deepEqual(response.body, { error: { code: 'UNAUTHORIZED', message: 'Authentication is required.' } });
+    assert.deepEqual(response.body, {
+      error: { code: 'UNAUTHORIZED', message: 'Authentication is required.' },
+    });
   };
 
   it('a token signed with another secret, even for a live session', async () => {

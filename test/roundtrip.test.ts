@@ -79,7 +79,10 @@ describe('JSON request data', () => {
   for (let depth = 0; depth < 40; depth += 1) nested = depth % 2 ? { level: depth, inner: nested } : [nested];
 
   const values: [string, Prisma.InputJsonValue][] = [
-    ['a nested object', { user: { name: 'ann', roles: ['admin', 'dev'], prefs: { theme: null, tz: 'UTC' } } }],
+    [
+      'a nested object',
+      { user: { name: 'ann', roles: ['admin', 'dev'], prefs: { theme: null, tz: 'UTC' } } },
+    ],
     ['an array of every kind of value', [1, 'two', true, false, null, { three: [3] }, []]],
     ['null values inside', { a: null, b: [null, null], c: { d: null } }],
     ['empty containers', { object: {}, array: [] }],
@@ -113,7 +116,10 @@ describe('JSON request data', () => {
         unsafe: -Number.MAX_SAFE_INTEGER,
       },
     ],
-    ['keys of every kind', { '': 'empty', ' spaced ': 1, ключ: 2, '👍': 3, 'a.b': 4, $where: 5, toString: 6 }],
+    [
+      'keys of every kind',
+      { '': 'empty', ' spaced ': 1, ключ: 2, '👍': 3, 'a.b': 4, $where: 5, toString: 6 },
+    ],
     ['a string alone', 'just text'],
     ['a number alone', 12.75],
     ['false alone', false],
@@ -160,9 +166,10 @@ describe('JSON request data', () => {
   it('keeps a "__proto__" key as a plain key', async () => {
     const value = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as Prisma.InputJsonValue;
     const row = await t.db.auditLogs.createAuditLog({ action: 'json.proto', requestData: value });
-    const { rows } = await t.db.pool.query('SELECT request_data::text AS text FROM audit_logs WHERE id = $1', [
-      String(row.id),
-    ]);
+    const { rows } = await t.db.pool.query(
+      'SELECT request_data::text AS text FROM audit_logs WHERE id = $1',
+      [String(row.id)],
+    );
     assert.equal(rows[0].text, '{"a": 1, "__proto__": {"polluted": true}}');
   });
 });
@@ -216,7 +223,9 @@ describe('timestamps', () => {
     }
     assert.deepEqual(written, instants, zone);
 
-    const read = (await t.db.auditLogs.findPage({ resource })).items.map((row) => row.createdAt.toISOString());
+    const read = (await t.db.auditLogs.findPage({ resource })).items.map((row) =>
+      row.createdAt.toISOString(),
+    );
     assert.deepEqual(read, [...instants].reverse(), zone);
 
     const { rows } = await t.db.pool.query(
@@ -227,7 +236,11 @@ describe('timestamps', () => {
 
     const at = new Date('2026-11-01T08:30:00.123Z');
     const between = await t.db.auditLogs.findPage({ resource, from: at, to: new Date(at.getTime() + 1) });
-    assert.deepEqual(between.items.map((row) => row.createdAt.getTime()), [at.getTime()], zone);
+    assert.deepEqual(
+      between.items.map((row) => row.createdAt.getTime()),
+      [at.getTime()],
+      zone,
+    );
 
     const expiresAt = new Date('9999-12-31T23:59:59.999Z');
     const session = await t.db.sessions.createSession(userId, unique('tz-'), expiresAt);
@@ -244,7 +257,10 @@ describe('timestamps', () => {
 
     assert.deepEqual(report, { offset: -345, written: Date.parse(instant), read: Date.parse(instant) });
     const rows = (await t.db.auditLogs.findPage({ resource })).items;
-    assert.deepEqual(rows.map((row) => row.createdAt.toISOString()), [instant]);
+    assert.deepEqual(
+      rows.map((row) => row.createdAt.toISOString()),
+      [instant],
+    );
   });
 
   it('reads a microsecond timestamp cut to its millisecond, never rounded up', async () => {
@@ -269,7 +285,11 @@ describe('timestamps', () => {
 
   it(
     'keeps an instant exact when the database session time zone is not UTC',
-    { skip: onPostgres ? false : 'PGlite serves one session; ALTER DATABASE ... SET TimeZone does not reach it' },
+    {
+      skip: onPostgres
+        ? false
+        : 'PGlite serves one session; ALTER DATABASE ... SET TimeZone does not reach it',
+    },
     async () => {
       const { rows } = await t.db.pool.query('SELECT current_database() AS name');
       const name = String(rows[0].name);
@@ -323,17 +343,21 @@ async function writeFromChild(zone: string, resource: string, instant: string) {
     } finally {
       await db.disconnect();
     }`;
-  const { stdout } = await runNode(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: repositoryRoot,
-    timeout: 60_000,
-    env: {
-      ...process.env,
-      TZ: zone,
-      DATABASE_MODULE: new URL('../src/db/database.ts', import.meta.url).href,
-      CHILD_DATABASE_URL: t.url,
-      RESOURCE: resource,
-      INSTANT: instant,
+  const { stdout } = await runNode(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', script],
+    {
+      cwd: repositoryRoot,
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        TZ: zone,
+        DATABASE_MODULE: new URL('../src/db/database.ts', import.meta.url).href,
+        CHILD_DATABASE_URL: t.url,
+        RESOURCE: resource,
+        INSTANT: instant,
+      },
     },
-  });
+  );
   return JSON.parse(stdout) as unknown;
 }

@@ -81,7 +81,7 @@ describe('prisma/schema.prisma and the migrated database', () => {
 });
 
 describe('the drift comparison', () => {
-  it('reports each change made behind Prisma\'s back, on the side where it is', async () => {
+  it("reports each change made behind Prisma's back, on the side where it is", async () => {
     const client = await t.db.pool.connect();
     try {
       await client.query('BEGIN');
@@ -95,7 +95,8 @@ describe('the drift comparison', () => {
         CREATE FUNCTION scratch_fn() RETURNS integer LANGUAGE sql AS 'SELECT 1';
       `);
       const drifted = await databaseFacts(client);
-      const auditLogsToUsers = 'audit_logs foreign key audit_logs_user_id_fkey (user_id) references users(id)';
+      const auditLogsToUsers =
+        'audit_logs foreign key audit_logs_user_id_fkey (user_id) references users(id)';
 
       assert.deepEqual(differences(expected.columns, drifted.columns), {
         onlyInDatabase: ['scratch.id integer null', 'users.email character varying(100) null'],
@@ -247,14 +248,18 @@ function prismaFacts(schemaText: string): Facts {
       ...indexes
         .filter((index) => index.type === 'id')
         .map((index) => prismaPrimaryKey(model(index.model), index)),
-      ...models.flatMap((m) => m.fields.filter(isForeignKey).map((f) => prismaForeignKey(m, f, model, extras))),
+      ...models.flatMap((m) =>
+        m.fields.filter(isForeignKey).map((f) => prismaForeignKey(m, f, model, extras)),
+      ),
       ...BEYOND_PRISMA.constraints,
     ],
     indexes: indexes
       .filter((index) => index.type === 'unique' || index.type === 'normal')
       .map((index) => prismaIndex(model(index.model), index, extras)),
     routines: [
-      ...enums.map((e) => `enum ${e.dbName ?? e.name} (${e.values.map((v) => v.dbName ?? v.name).join(', ')})`),
+      ...enums.map(
+        (e) => `enum ${e.dbName ?? e.name} (${e.values.map((v) => v.dbName ?? v.name).join(', ')})`,
+      ),
       ...BEYOND_PRISMA.routines,
     ],
   };

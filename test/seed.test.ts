@@ -152,13 +152,10 @@ describe('seed in production', () => {
   });
 
   it('refuses a password shorter than the password policy', async () => {
-    await assert.rejects(
-      seed(t.db, options(true, { adminPassword: 'fourteen chars' }), logger),
-      {
-        name: 'ConfigError',
-        message: 'SEED_ADMIN_PASSWORD: is shorter than the password policy allows',
-      },
-    );
+    await assert.rejects(seed(t.db, options(true, { adminPassword: 'fourteen chars' }), logger), {
+      name: 'ConfigError',
+      message: 'SEED_ADMIN_PASSWORD: is shorter than the password policy allows',
+    });
     assert.deepEqual(await users(), []);
   });
 
@@ -170,10 +167,9 @@ describe('seed in production', () => {
         adminPassword,
       );
     }
-    await assert.rejects(
-      seed(t.db, options(true, { adminPassword: 'PASSWORDpassword' }), logger),
-      { message: 'SEED_ADMIN_PASSWORD: is a well-known default password' },
-    );
+    await assert.rejects(seed(t.db, options(true, { adminPassword: 'PASSWORDpassword' }), logger), {
+      message: 'SEED_ADMIN_PASSWORD: is a well-known default password',
+    });
     assert.deepEqual(await users(), []);
   });
 

@@ -184,10 +184,7 @@ describe('SessionRepository.deleteUserSession', () => {
 });
 
 describe('SessionRepository input checks', () => {
-  const sessions = new SessionRepository(
-    noDatabase,
-    noDatabase,
-  );
+  const sessions = new SessionRepository(noDatabase, noDatabase);
   const later = new Date(Date.now() + HOUR);
   const cases: [string, string, () => Promise<unknown>][] = [
     ['an address that is not an IP', 'ipAddress', () => sessions.createSession(1, 'j', later, 'localhost')],
@@ -267,9 +264,8 @@ describe('session checks', () => {
       });
 
       it('answers null, without a query, for a jti no session can have', async () => {
-        const offline = name === 'SqlSessionCheck'
-          ? new SqlSessionCheck(noDatabase)
-          : new PrismaSessionCheck(noDatabase);
+        const offline =
+          name === 'SqlSessionCheck' ? new SqlSessionCheck(noDatabase) : new PrismaSessionCheck(noDatabase);
         for (const jti of ['', 'j'.repeat(256), 'j\u0000ti']) {
           assert.equal(await offline.findActiveSession(jti), null);
         }
@@ -304,6 +300,9 @@ describe('session checks', () => {
     const fromSql = await Promise.all(jtis.map((jti) => sql.findActiveSession(jti)));
     const fromPrisma = await Promise.all(jtis.map((jti) => prisma.findActiveSession(jti)));
     assert.deepEqual(fromSql, fromPrisma);
-    assert.deepEqual(fromSql.map((answer) => answer !== null), [true, false, false, false]);
+    assert.deepEqual(
+      fromSql.map((answer) => answer !== null),
+      [true, false, false, false],
+    );
   });
 });

@@ -26,7 +26,11 @@ async function createSession(userId: number, expiresInMs: number) {
 
 describe('UserRepository.create', () => {
   it('creates a user lowercased and never returns the hash', async () => {
-    const user = await t.db.users.create({ username: 'Alice', passwordHash: 'h1', email: 'Alice@Example.COM' });
+    const user = await t.db.users.create({
+      username: 'Alice',
+      passwordHash: 'h1',
+      email: 'Alice@Example.COM',
+    });
     assert.equal(user.username, 'alice');
     assert.equal(user.email, 'alice@example.com');
     assert.equal(user.isActive, true);
@@ -141,7 +145,11 @@ describe('UserRepository lookups', () => {
   });
 
   it('gives the hash to findCredentials only, by username or by email', async () => {
-    const user = await t.db.users.create({ username: 'Erin', passwordHash: 'argon-erin', email: 'erin@ex.net' });
+    const user = await t.db.users.create({
+      username: 'Erin',
+      passwordHash: 'argon-erin',
+      email: 'erin@ex.net',
+    });
     const expected = { ...user, passwordHash: 'argon-erin' };
 
     assert.deepEqual(await t.db.users.findCredentials('ERIN'), expected);
@@ -200,7 +208,10 @@ describe('UserRepository.update', () => {
     const other = await createUser();
 
     const { username, email } = owner;
-    await assert.rejects(t.db.users.update(other.id, { username: username.toUpperCase() }), UsernameTakenError);
+    await assert.rejects(
+      t.db.users.update(other.id, { username: username.toUpperCase() }),
+      UsernameTakenError,
+    );
     await assert.rejects(t.db.users.update(other.id, { email: email?.toUpperCase() }), EmailTakenError);
     assert.deepEqual(await t.db.users.findById(other.id), other);
   });
@@ -265,8 +276,14 @@ describe('UserRepository.findActiveUsers', () => {
     const d = await createUser();
 
     const names = (users: { username: string }[]) => users.map((u) => u.username);
-    assert.deepEqual(names(await t.db.users.findActiveUsers(3)), [d, c, a].map((u) => u.username));
-    assert.deepEqual(names(await t.db.users.findActiveUsers(2, 1)), [c, a].map((u) => u.username));
+    assert.deepEqual(
+      names(await t.db.users.findActiveUsers(3)),
+      [d, c, a].map((u) => u.username),
+    );
+    assert.deepEqual(
+      names(await t.db.users.findActiveUsers(2, 1)),
+      [c, a].map((u) => u.username),
+    );
   });
 
   it('lists 50 by default, never with a hash, none inactive', async () => {
@@ -321,7 +338,10 @@ describe('UserRepository.findUsersWithPagination', () => {
       pages.map((p) => p.users.map((u) => u.username)),
       [newestFirst.slice(0, 2), newestFirst.slice(2, 4), newestFirst.slice(4), []],
     );
-    assert.deepEqual(pages.map((p) => p.total), [5, 5, 5, 5]);
+    assert.deepEqual(
+      pages.map((p) => p.total),
+      [5, 5, 5, 5],
+    );
   });
 
   it('searches username or email, in any case', async () => {
@@ -330,9 +350,15 @@ describe('UserRepository.findUsersWithPagination', () => {
     const byMail = await createUser({ email: `${tag}@mail.example` });
 
     const result = await t.db.users.findUsersWithPagination(1, 20, tag.toUpperCase());
-    assert.deepEqual(result.users.map((u) => u.id), [byMail.id, byName.id]);
+    assert.deepEqual(
+      result.users.map((u) => u.id),
+      [byMail.id, byName.id],
+    );
     assert.equal(result.total, 2);
-    assert.equal(result.users.some((u) => 'passwordHash' in u), false);
+    assert.equal(
+      result.users.some((u) => 'passwordHash' in u),
+      false,
+    );
   });
 
   it('matches % and _ literally in search', async () => {
@@ -340,16 +366,25 @@ describe('UserRepository.findUsersWithPagination', () => {
     await t.db.users.create({ username: 'axb', passwordHash: 'h' });
     await t.db.users.create({ username: 'per%cent', passwordHash: 'h' });
     const underscore = await t.db.users.findUsersWithPagination(1, 20, 'A_B');
-    assert.deepEqual(underscore.users.map((u) => u.username), ['a_b']);
+    assert.deepEqual(
+      underscore.users.map((u) => u.username),
+      ['a_b'],
+    );
     assert.equal(underscore.total, 1);
     const percent = await t.db.users.findUsersWithPagination(1, 20, '%');
-    assert.deepEqual(percent.users.map((u) => u.username), ['per%cent']);
+    assert.deepEqual(
+      percent.users.map((u) => u.username),
+      ['per%cent'],
+    );
   });
 
   it('matches a backslash literally in search', async () => {
     await t.db.users.create({ username: 'back\\slash', passwordHash: 'h' });
     const result = await t.db.users.findUsersWithPagination(1, 20, '\\');
-    assert.deepEqual(result.users.map((u) => u.username), ['back\\slash']);
+    assert.deepEqual(
+      result.users.map((u) => u.username),
+      ['back\\slash'],
+    );
   });
 
   it('lists everyone, 20 to a page, when there is no search or an empty one', async () => {
@@ -366,7 +401,11 @@ describe('UserRepository input checks', () => {
   const cases: [string, string, () => Promise<unknown>][] = [
     ['a NUL in a username', 'username', () => users.create({ username: 'ev\u0000il', passwordHash: 'h' })],
     ['an empty username', 'username', () => users.create({ username: '', passwordHash: 'h' })],
-    ['a NUL in an email', 'email', () => users.create({ username: 'x', passwordHash: 'h', email: '\u0000@b.c' })],
+    [
+      'a NUL in an email',
+      'email',
+      () => users.create({ username: 'x', passwordHash: 'h', email: '\u0000@b.c' }),
+    ],
     ['a hash over 255', 'passwordHash', () => users.create({ username: 'x', passwordHash: 'h'.repeat(256) })],
     ['a NUL in a lookup', 'username', () => users.findByUsername('a\u0000')],
     ['a NUL in a login', 'login', () => users.findCredentials('a\u0000')],
@@ -423,16 +462,22 @@ describe('database guarantees on users', () => {
     const error = await t.db.prisma.user
       .create({ data: { username: 'Mallory', passwordHash: 'secret-hash' } })
       .catch((e: unknown) => e);
-    assert.throws(() => translateUserWriteError(error), (translated: unknown) => {
-      assert.ok(isInvalid('username')(translated));
-      const shown = JSON.stringify({ ...(translated as object), message: String(translated) });
-      assert.doesNotMatch(shown, /secret-hash/);
-      return true;
-    });
+    assert.throws(
+      () => translateUserWriteError(error),
+      (translated: unknown) => {
+        assert.ok(isInvalid('username')(translated));
+        const shown = JSON.stringify({ ...(translated as object), message: String(translated) });
+        assert.doesNotMatch(shown, /secret-hash/);
+        return true;
+      },
+    );
   });
 
   it('rethrows a failure it does not know, unchanged', () => {
     const unknown = new Error('disk on fire');
-    assert.throws(() => translateUserWriteError(unknown), (thrown: unknown) => thrown === unknown);
+    assert.throws(
+      () => translateUserWriteError(unknown),
+      (thrown: unknown) => thrown === unknown,
+    );
   });
 });

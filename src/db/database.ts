@@ -85,7 +85,10 @@ function createPrismaClient(pool: pg.Pool, options: DatabaseOptions): PrismaClie
     onPoolError: (error) => options.logger?.error({ err: error }, 'database pool error'),
   });
   const log = options.logQueries
-    ? ([{ emit: 'event', level: 'query' }, { emit: 'event', level: 'error' }] as const)
+    ? ([
+        { emit: 'event', level: 'query' },
+        { emit: 'event', level: 'error' },
+      ] as const)
     : ([{ emit: 'event', level: 'error' }] as const);
   const prisma = new PrismaClient({ adapter, log: [...log] });
 

@@ -91,10 +91,7 @@ export async function migrate(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DIR): Prom
 }
 
 /** Compares the migrations folder with `_prisma_migrations`; creates nothing. */
-export async function migrationStatus(
-  pool: pg.Pool,
-  dir = DEFAULT_MIGRATIONS_DIR,
-): Promise<MigrationStatus> {
+export async function migrationStatus(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DIR): Promise<MigrationStatus> {
   const files = await readMigrations(dir);
   const client = await pool.connect();
   try {

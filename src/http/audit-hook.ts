@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { redact } from './redact.js';
 import { clientIp, userAgent } from './context.js';
+import { redact } from './redact.js';
 
 /**
  * A route names its audit event in its config (`config: { audit: { action, resource } }`): that is
  * the row written when the request fails before the handler decides otherwise, e.g. on invalid
- * input. The handler replaces it with the outcome through `audit()`. After each response, turns the request's audit event (if it has one) into a row in the audit
+ * input. The handler replaces it with the outcome through `audit()`.
+ *
+ * After each response, the request's audit event (if it has one) becomes a row in the audit
  * buffer, with the final status, the caller's address and agent, and the request data redacted.
  */
 export function installAuditHook(app: FastifyInstance): void {

@@ -21,7 +21,11 @@ export interface ErrorBody {
 
 export function errorBody(code: ErrorCode, message?: string, details?: unknown): ErrorBody {
   return {
-    error: { code, message: message ?? ERROR_CODES[code].message, ...(details === undefined ? {} : { details }) },
+    error: {
+      code,
+      message: message ?? ERROR_CODES[code].message,
+      ...(details === undefined ? {} : { details }),
+    },
   };
 }
 

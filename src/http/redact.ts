@@ -6,7 +6,8 @@
 
 export const REDACTED = '[REDACTED]';
 
-const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|jwt|bearer|authorization|cookie|apikey|credential|privatekey|hash|otp|pin$|salt|signature|session(id|key)/;
+const SECRET_KEY =
+  /pass(word|wd|phrase)?|secret|token|jwt|bearer|authorization|cookie|apikey|credential|privatekey|hash|otp|pin$|salt|signature|session(id|key)/;
 
 /** Deepest nesting kept; anything below is replaced, so a hostile body cannot exhaust the stack. */
 const MAX_DEPTH = 16;

@@ -108,7 +108,6 @@ export class AuditLogRepository {
     return this.prisma.auditLog.findUniqueOrThrow({ where: { id: BigInt(id as string) } });
   }
 
-
   /**
    * Inserts many rows in one statement; the audit buffer's flush. Every row is validated before
    * any is written, and the insert is all or nothing. Returns how many.
@@ -131,8 +130,6 @@ export class AuditLogRepository {
       }
     }
   }
-
-
 
   /** The user's audit rows, newest first (by when they happened; ties by insertion order). */
   async findUserAuditLogs(userId: number, limit = 100, offset = 0): Promise<AuditLog[]> {
@@ -191,7 +188,6 @@ export class AuditLogRepository {
   }
 
   /** The rows with every user id that no longer names a user set to null. */
-
 }
 
 export function encodeCursor(id: bigint): string {
@@ -200,9 +196,7 @@ export function encodeCursor(id: bigint): string {
 
 /** Throws AppError INVALID_CURSOR for anything encodeCursor did not make. */
 export function decodeCursor(cursor: string): bigint {
-  const decoded = /^[A-Za-z0-9_-]{1,40}$/.test(cursor)
-    ? Buffer.from(cursor, 'base64url').toString()
-    : '';
+  const decoded = /^[A-Za-z0-9_-]{1,40}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
   const match = /^a:([1-9]\d{0,18})$/.exec(decoded);
   const id = match?.[1] === undefined ? undefined : BigInt(match[1]);
   if (id === undefined || id > MAX_INT8) throw new AppError('INVALID_CURSOR');
@@ -215,7 +209,11 @@ function toRow(input: AuditLogInput): Prisma.AuditLogCreateManyInput {
     throw new InvalidInputError('action', 'must be lowercase words joined by dots');
   }
   const status = input.responseStatus;
-  if (status !== undefined && status !== null && (!Number.isInteger(status) || status < 100 || status > 599)) {
+  if (
+    status !== undefined &&
+    status !== null &&
+    (!Number.isInteger(status) || status < 100 || status > 599)
+  ) {
     throw new InvalidInputError('responseStatus', 'must be an HTTP status code');
   }
   return {

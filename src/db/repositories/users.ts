@@ -128,9 +128,7 @@ export class UserRepository {
   }
 
   /** The user with its unexpired sessions, newest first; null when there is no such user. */
-  async findUserWithActiveSessions(
-    id: number,
-  ): Promise<(PublicUser & { sessions: UserSession[] }) | null> {
+  async findUserWithActiveSessions(id: number): Promise<(PublicUser & { sessions: UserSession[] }) | null> {
     rowId('id', id);
     return this.prisma.user.findUnique({
       where: { id },

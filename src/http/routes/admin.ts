@@ -5,7 +5,14 @@ import type { AuditLogFilter } from '../../db/repositories/audit-logs.js';
 import { AppError } from '../../errors.js';
 import { authenticate, requireAdmin } from '../authenticate.js';
 import { audit } from '../context.js';
-import { emailSchema, errors, idParamsSchema, NO_CONTROL_CHARS, sessionSchema, userSchema } from '../schemas.js';
+import {
+  emailSchema,
+  errors,
+  idParamsSchema,
+  NO_CONTROL_CHARS,
+  sessionSchema,
+  userSchema,
+} from '../schemas.js';
 
 const tags = ['admin'];
 const security = [{ bearerAuth: [] }];
@@ -83,7 +90,11 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const { search, page, limit } = request.query;
-      const { users, total } = await request.server.services.db.users.findUsersWithPagination(page, limit, search);
+      const { users, total } = await request.server.services.db.users.findUsersWithPagination(
+        page,
+        limit,
+        search,
+      );
       return { users, total, page, limit };
     },
   );
@@ -102,7 +113,10 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           minProperties: 1,
           properties: { isActive: { type: 'boolean' }, email: { anyOf: [emailSchema, { type: 'null' }] } },
         },
-        response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(400, 401, 403, 404, 409) },
+        response: {
+          200: { type: 'object', properties: { user: userSchema } },
+          ...errors(400, 401, 403, 404, 409),
+        },
       },
       preValidation,
       config: { audit: { action: AUDIT_ACTIONS.adminUserUpdate, resource: 'user' } },
@@ -113,7 +127,12 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
       audit(request, { action: AUDIT_ACTIONS.adminUserUpdate, resource: 'user', resourceId: id });
       const user = await db.users.update(id, request.body);
       const revoked = request.body.isActive === false ? await db.sessions.deleteUserSessions(id) : 0;
-      audit(request, { action: AUDIT_ACTIONS.adminUserUpdate, resource: 'user', resourceId: id, extra: { revoked } });
+      audit(request, {
+        action: AUDIT_ACTIONS.adminUserUpdate,
+        resource: 'user',
+        resourceId: id,
+        extra: { revoked },
+      });
       return { user };
     },
   );
@@ -206,7 +225,10 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
         ...(to !== undefined && { to: new Date(to) }),
       };
       const page = await request.server.services.db.auditLogs.findPage(filter, limit, cursor);
-      return { items: page.items.map((item) => ({ ...item, id: String(item.id) })), nextCursor: page.nextCursor };
+      return {
+        items: page.items.map((item) => ({ ...item, id: String(item.id) })),
+        nextCursor: page.nextCursor,
+      };
     },
   );
 }

@@ -85,12 +85,21 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         .create({ username, passwordHash, email: email ?? null })
         .catch((error: unknown) => {
           if (error instanceof ConflictError) {
-            audit(request, { action: AUDIT_ACTIONS.registerFailed, resource: 'user', extra: { reason: error.code } });
+            audit(request, {
+              action: AUDIT_ACTIONS.registerFailed,
+              resource: 'user',
+              extra: { reason: error.code },
+            });
           }
           throw error;
         });
 
-      audit(request, { action: AUDIT_ACTIONS.register, userId: user.id, resource: 'user', resourceId: user.id });
+      audit(request, {
+        action: AUDIT_ACTIONS.register,
+        userId: user.id,
+        resource: 'user',
+        resourceId: user.id,
+      });
       return reply.status(201).send({ user });
     },
   );
@@ -112,7 +121,11 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       const account = credentials ? `user:${credentials.id}` : `name:${login}`;
       const verdict = await throttle.attempt(ip, account);
       if (!verdict.allowed) {
-        audit(request, { action: AUDIT_ACTIONS.loginRateLimited, userId: credentials?.id ?? null, resource: 'session' });
+        audit(request, {
+          action: AUDIT_ACTIONS.loginRateLimited,
+          userId: credentials?.id ?? null,
+          resource: 'session',
+        });
         throw new AppError('RATE_LIMITED', { details: { retryAfterSeconds: verdict.retryAfterSeconds } });
       }
 
@@ -131,7 +144,12 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       const { token, expiresAt, sessionId } = await openSession(request, user.id);
       await throttle.succeeded(ip, account);
 
-      audit(request, { action: AUDIT_ACTIONS.login, userId: user.id, resource: 'session', resourceId: sessionId });
+      audit(request, {
+        action: AUDIT_ACTIONS.login,
+        userId: user.id,
+        resource: 'session',
+        resourceId: sessionId,
+      });
       return reply.send({ accessToken: token, tokenType: 'Bearer', expiresAt, user });
     },
   );
@@ -139,7 +157,11 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/auth/me',
     {
-      schema: { ...signedIn, summary: 'The signed-in user', response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(401) } },
+      schema: {
+        ...signedIn,
+        summary: 'The signed-in user',
+        response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(401) },
+      },
       preValidation: authenticate,
     },
     async (request) => ({ user: caller(request).user }),
@@ -148,7 +170,11 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
   app.post(
     '/auth/logout',
     {
-      schema: { ...signedIn, summary: 'End this session', response: { 204: { type: 'null' }, ...errors(401) } },
+      schema: {
+        ...signedIn,
+        summary: 'End this session',
+        response: { 204: { type: 'null' }, ...errors(401) },
+      },
       preValidation: authenticate,
       config: { audit: { action: AUDIT_ACTIONS.logout, resource: 'session' } },
     },

@@ -27,7 +27,9 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const auth = caller(request);
       const sessions = await request.server.services.db.sessions.findActiveUserSessions(auth.userId);
-      return { sessions: sessions.map((session) => ({ ...session, current: session.tokenJti === auth.jti })) };
+      return {
+        sessions: sessions.map((session) => ({ ...session, current: session.tokenJti === auth.jti })),
+      };
     },
   );
 
