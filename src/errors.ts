@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: { status: 404, message: 'No such session.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },
   USERNAME_TAKEN: { status: 409, message: 'This username is already taken.' },
+  SELF_LOCKOUT: { status: 409, message: 'An administrator cannot deactivate or delete their own account.' },
   EMAIL_TAKEN: { status: 409, message: 'This email address is already in use.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },

@@ -358,6 +358,34 @@ describe('GET /admin/audit-logs', () => {
 });
 
 describe('ADMIN_USERNAMES', () => {
+  it('reserves every listed name: registering one is 409 USERNAME_TAKEN, even with no account yet', async () => {
+    const unused = await t.request('POST', '/auth/register', {
+      body: { username: 'ROOT', password: PASSWORD },
+    });
+    const taken = await t.request('POST', '/auth/register', {
+      body: { username: 'Ａｄｍｉｎ', password: PASSWORD },
+    });
+
+    assert.equal(unused.status, 409);
+    assert.equal(errorCode(unused), 'USERNAME_TAKEN');
+    assert.equal(taken.status, 409);
+    const { rows } = await t.database.db.pool.query(
+      `SELECT count(*)::int AS n FROM users WHERE username = 'root'`,
+    );
+    assert.equal(rows[0].n, 0);
+  });
+
+  it('keeps an admin from deactivating or deleting their own account: 409 SELF_LOCKOUT', async () => {
+    const me = (await asAdmin('GET', '/auth/me')).body.user.id;
+
+    const deactivate = await asAdmin('PATCH', `/admin/users/${me}`, { isActive: false });
+    const remove = await asAdmin('DELETE', `/admin/users/${me}`);
+
+    assert.deepEqual([deactivate.status, remove.status], [409, 409]);
+    assert.deepEqual([errorCode(deactivate), errorCode(remove)], ['SELF_LOCKOUT', 'SELF_LOCKOUT']);
+    assert.equal((await asAdmin('GET', '/auth/me')).status, 200);
+  });
+
   it('is read case-insensitively: "Admin" in the list makes "admin" an admin', async () => {
     const response = await asAdmin('GET', '/admin/users?limit=1');
 

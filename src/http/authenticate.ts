@@ -7,10 +7,10 @@ import { audit } from './context.js';
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
 /**
- * preValidation hook for signed-in routes, so the caller is checked before its input. Checks the
- * token's signature and expiry, then, in one query, that its session still exists, has not expired
- * and belongs to an active user: logout, revocation, deactivation and deletion take effect on the
- * very next request. Every refusal is audited.
+ * onRequest hook for signed-in routes: the caller is checked before its body is read or validated.
+ * Checks the token's signature and expiry, then, in one query, that its session still exists, has
+ * not expired and belongs to an active user: logout, revocation, deactivation and deletion take
+ * effect on the very next request. Every refusal is audited.
  */
 export async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
   const { tokens, sessionCheck, config } = request.server.services;
@@ -38,7 +38,7 @@ export async function authenticate(request: FastifyRequest, _reply: FastifyReply
   };
 }
 
-/** preValidation hook for admin routes, after authenticate. */
+/** onRequest hook for admin routes, after authenticate. */
 export async function requireAdmin(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
   if (request.auth?.isAdmin) return;
   audit(request, { action: AUDIT_ACTIONS.forbidden, userId: request.auth?.userId ?? null });

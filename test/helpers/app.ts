@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 
+import { hashPassword } from '../../src/auth/passwords.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { DatabaseService } from '../../src/db/database.js';
+import { normalizeIdentity } from '../../src/db/validate.js';
 import { buildApp } from '../../src/http/app.js';
 import type { Logger } from '../../src/logger.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from './database.js';
@@ -113,6 +115,11 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     send<T>(url, method, path, opts);
 
   const register = async (username: string, opts: { password?: string; email?: string } = {}) => {
+    // Admin names cannot be registered over HTTP; like the seed, create them in the database.
+    if (config.adminUsernames.includes(normalizeIdentity(username))) {
+      const passwordHash = await hashPassword(opts.password ?? PASSWORD);
+      return database.db.users.create({ username, passwordHash, email: opts.email ?? null });
+    }
     const body = { username, password: opts.password ?? PASSWORD, ...(opts.email && { email: opts.email }) };
     const response = await request('POST', '/auth/register', { body });
     if (response.status !== 201) throw new Error(`register ${username}: ${response.status} ${response.text}`);

@@ -1,10 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
 import type { AuditLogFilter } from '../../db/repositories/audit-logs.js';
 import { AppError } from '../../errors.js';
 import { authenticate, requireAdmin } from '../authenticate.js';
-import { audit } from '../context.js';
+import { audit, caller } from '../context.js';
 import {
   emailSchema,
   errors,
@@ -21,7 +21,9 @@ const security = [{ bearerAuth: [] }];
  * from their validation, and its audit row is auth.token_rejected or auth.forbidden, not an
  * anonymous admin action.
  */
-const preValidation = [authenticate, requireAdmin];
+// onRequest: the caller is checked before the body is even read, so an anonymous or non-admin
+// request gets 401/403 whatever it sends.
+const onRequest = [authenticate, requireAdmin];
 
 interface UserListQuery {
   search?: string;
@@ -85,7 +87,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           ...errors(400, 401, 403),
         },
       },
-      preValidation,
+      onRequest,
       config: { audit: { action: AUDIT_ACTIONS.adminUserList, resource: 'user' } },
     },
     async (request) => {
@@ -118,13 +120,14 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           ...errors(400, 401, 403, 404, 409),
         },
       },
-      preValidation,
+      onRequest,
       config: { audit: { action: AUDIT_ACTIONS.adminUserUpdate, resource: 'user' } },
     },
     async (request) => {
       const { id } = request.params;
       const { db } = request.server.services;
       audit(request, { action: AUDIT_ACTIONS.adminUserUpdate, resource: 'user', resourceId: id });
+      if (request.body.isActive === false) refuseSelfLockout(request, id);
       const user = await db.users.update(id, request.body);
       const revoked = request.body.isActive === false ? await db.sessions.deleteUserSessions(id) : 0;
       audit(request, {
@@ -147,12 +150,13 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
         params: idParamsSchema,
         response: { 204: { type: 'null' }, ...errors(400, 401, 403, 404) },
       },
-      preValidation,
+      onRequest,
       config: { audit: { action: AUDIT_ACTIONS.adminUserDelete, resource: 'user' } },
     },
     async (request, reply) => {
       const { id } = request.params;
       audit(request, { action: AUDIT_ACTIONS.adminUserDelete, resource: 'user', resourceId: id });
+      refuseSelfLockout(request, id);
       await request.server.services.db.users.delete(id);
       return reply.status(204).send();
     },
@@ -171,7 +175,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           ...errors(400, 401, 403, 404),
         },
       },
-      preValidation,
+      onRequest,
       config: { audit: { action: AUDIT_ACTIONS.adminUserSessions, resource: 'user' } },
     },
     async (request) => {
@@ -214,7 +218,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           ...errors(400, 401, 403),
         },
       },
-      preValidation,
+      onRequest,
       config: { audit: { action: AUDIT_ACTIONS.adminAuditQuery, resource: 'audit_log' } },
     },
     async (request) => {
@@ -231,4 +235,13 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
       };
     },
   );
+}
+
+/**
+ * An administrator may not deactivate or delete their own account: the last one doing so would
+ * leave nobody able to administer, and a deleted admin name could then be registered by anyone
+ * (registration refuses the names in ADMIN_USERNAMES, but only while the list is kept in step).
+ */
+function refuseSelfLockout(request: FastifyRequest, id: number): void {
+  if (caller(request).userId === id) throw new AppError('SELF_LOCKOUT');
 }

@@ -11,7 +11,7 @@ import {
 } from '../../auth/passwords.js';
 import type { UserCredentials } from '../../db/repositories/users.js';
 import { normalizeIdentity } from '../../db/validate.js';
-import { AppError, ConflictError } from '../../errors.js';
+import { AppError, ConflictError, UsernameTakenError } from '../../errors.js';
 import { authenticate } from '../authenticate.js';
 import { audit, caller, clientIp, userAgent } from '../context.js';
 import { emailSchema, errors, NO_CONTROL_CHARS, usernameSchema, userSchema } from '../schemas.js';
@@ -73,6 +73,16 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const { username, password, email } = request.body;
+      // Admin rights follow the name, so an admin name is never free to take, even while no
+      // account holds it: only the seed (or the CLI) creates it.
+      if (request.server.services.config.adminUsernames.includes(username)) {
+        audit(request, {
+          action: AUDIT_ACTIONS.registerFailed,
+          resource: 'user',
+          extra: { reason: 'reserved' },
+        });
+        throw new UsernameTakenError();
+      }
       const problem = checkPasswordPolicy(password);
       if (problem !== null) {
         throw new AppError('VALIDATION_FAILED', {
@@ -162,7 +172,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         summary: 'The signed-in user',
         response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors(401) },
       },
-      preValidation: authenticate,
+      onRequest: authenticate,
     },
     async (request) => ({ user: caller(request).user }),
   );
@@ -175,7 +185,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         summary: 'End this session',
         response: { 204: { type: 'null' }, ...errors(401) },
       },
-      preValidation: authenticate,
+      onRequest: authenticate,
       config: { audit: { action: AUDIT_ACTIONS.logout, resource: 'session' } },
     },
     async (request, reply) => {
@@ -194,7 +204,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         summary: 'End every session of the signed-in user',
         response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } }, ...errors(401) },
       },
-      preValidation: authenticate,
+      onRequest: authenticate,
       config: { audit: { action: AUDIT_ACTIONS.logoutAll, resource: 'session' } },
     },
     async (request) => {

@@ -22,7 +22,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
           ...errors(401),
         },
       },
-      preValidation: authenticate,
+      onRequest: authenticate,
     },
     async (request) => {
       const auth = caller(request);
@@ -43,7 +43,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
         params: idParamsSchema,
         response: { 204: { type: 'null' }, ...errors(400, 401, 404) },
       },
-      preValidation: authenticate,
+      onRequest: authenticate,
       config: { audit: { action: AUDIT_ACTIONS.sessionRevoke, resource: 'session' } },
     },
     async (request, reply) => {
