@@ -35,7 +35,7 @@ export function installAuditHook(app: FastifyInstance): void {
         requestId: request.id,
         ...(isNonEmpty(request.params) && { params: request.params }),
         ...(isNonEmpty(request.query) && { query: request.query }),
-        ...(request.body !== undefined && request.body !== null && { body: request.body }),
+        ...(request.body !== undefined && request.body !== null && { body: bodyForAudit(request.body) }),
         ...(event.extra && { details: event.extra }),
       }) as object,
     });
@@ -44,4 +44,9 @@ export function installAuditHook(app: FastifyInstance): void {
 
 function isNonEmpty(value: unknown): boolean {
   return typeof value === 'object' && value !== null && Object.keys(value).length > 0;
+}
+
+/** Every route takes an object; any other body is refused, and only its type is worth keeping. */
+function bodyForAudit(body: unknown): unknown {
+  return typeof body === 'object' ? body : `[${typeof body} body]`;
 }

@@ -1,30 +1,47 @@
 /**
- * Redaction for audit rows: any key that names a secret is replaced, at any depth, in objects and
- * arrays alike. Matching is on the key's name, case-insensitively, ignoring "-" and "_", so
- * `newPassword`, `refresh_token`, `X-Api-Key` and `clientSecret` are all caught.
+ * What an audit row keeps of a request: a bounded, redacted copy. Any key that names a secret is
+ * replaced, at any depth, in objects and arrays alike. Keys are compared after folding case,
+ * accents and separators away, so `newPassword`, `refresh_token`, `X-Api-Key`, `pässword` and
+ * `pass\u200bword` are all caught. Long strings, long arrays, wide objects and deep nesting are
+ * cut, so no request, however hostile, can make an audit row large.
  */
 
 export const REDACTED = '[REDACTED]';
 
 const SECRET_KEY =
-  /pass(word|wd|phrase)?|secret|token|jwt|bearer|authorization|cookie|apikey|credential|privatekey|hash|otp|pin$|salt|signature|session(id|key)/;
+  /pass|^pw|pwd|secret|token|jwt|bearer|authori[sz]ation|cookie|apikey|accesskey|credential|privatekey|hash|otp|pin$|pincode|mfa|recovery|salt|signature|session(id|key)|answer|cvv|cvc|ssn/;
 
-/** Deepest nesting kept; anything below is replaced, so a hostile body cannot exhaust the stack. */
-const MAX_DEPTH = 16;
+/** Bounds of the copy; a cut is marked so a reader knows something was left out. */
+export const LIMITS = { depth: 8, stringLength: 256, arrayItems: 50, objectKeys: 50 } as const;
 
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key.toLowerCase().replace(/[-_\s]/g, ''));
+  const folded = key
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '');
+  return SECRET_KEY.test(folded);
 }
 
-/** A deep copy of value with every secret replaced by "[REDACTED]". */
+/** A bounded deep copy of value with every secret replaced by "[REDACTED]". */
 export function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return cutString(value);
   if (value === null || typeof value !== 'object') return value;
-  if (depth >= MAX_DEPTH) return '[TRUNCATED]';
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
+  if (depth >= LIMITS.depth) return '[TRUNCATED]';
 
-  const copy: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) {
-    copy[key] = isSecretKey(key) ? REDACTED : redact(inner, depth + 1);
+  if (Array.isArray(value)) {
+    const kept = value.slice(0, LIMITS.arrayItems).map((item) => redact(item, depth + 1));
+    return value.length > LIMITS.arrayItems ? [...kept, `[${value.length - LIMITS.arrayItems} more]`] : kept;
   }
+
+  const entries = Object.entries(value);
+  const copy: Record<string, unknown> = {};
+  for (const [key, inner] of entries.slice(0, LIMITS.objectKeys)) {
+    copy[cutString(key)] = isSecretKey(key) ? REDACTED : redact(inner, depth + 1);
+  }
+  if (entries.length > LIMITS.objectKeys) copy['[more keys]'] = entries.length - LIMITS.objectKeys;
   return copy;
+}
+
+function cutString(text: string): string {
+  return text.length <= LIMITS.stringLength ? text : `${text.slice(0, LIMITS.stringLength)}…[cut]`;
 }

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { LIMITS, REDACTED, redact } from '../src/http/redact.js';
+
+describe('redact', () => {
+  it('replaces every key that names a secret, however it is spelled, at any depth', () => {
+    const keys = [
+      'password',
+      'newPassword',
+      'PASSWORD_CONFIRM',
+      'passphrase',
+      'pw',
+      'pwd',
+      'pässword',
+      'pass\u200bword',
+      'token',
+      'refresh_token',
+      'X-Api-Key',
+      'accessKey',
+      'clientSecret',
+      'authorization',
+      'cookie',
+      'mfaCode',
+      'pinCode',
+      'pin',
+      'recoveryCode',
+      'securityAnswer',
+      'cvv',
+      'sessionId',
+      'passwordHash',
+    ];
+    const body = Object.fromEntries(keys.map((key) => [key, `value-of-${key}`]));
+
+    const copy = redact({ a: { b: [body] } }) as { a: { b: Record<string, unknown>[] } };
+
+    for (const key of keys) assert.equal(copy.a.b[0]?.[key], REDACTED, key);
+  });
+
+  it('keeps ordinary keys and values as they are', () => {
+    const value = { username: 'alice', email: 'a@example.com', page: 2, tags: ['x', null, true] };
+
+    assert.deepEqual(redact(value), value);
+  });
+
+  it('bounds the copy of a hostile body: long strings, long arrays, wide objects, deep nesting', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 10_000; i += 1) deep = { next: deep };
+    const hostile = {
+      long: 'x'.repeat(1_048_576),
+      quotes: '"'.repeat(500_000),
+      many: Array.from({ length: 100_000 }, (_, i) => i),
+      wide: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])),
+      deep,
+    };
+
+    const copy = redact(hostile) as Record<string, any>;
+
+    assert.equal(copy.long, `${'x'.repeat(LIMITS.stringLength)}…[cut]`);
+    assert.equal(copy.many.length, LIMITS.arrayItems + 1);
+    assert.equal(copy.many.at(-1), `[${100_000 - LIMITS.arrayItems} more]`);
+    assert.equal(Object.keys(copy.wide).length, LIMITS.objectKeys + 1);
+    assert.ok(JSON.stringify(copy).length < 16_384, `${JSON.stringify(copy).length} characters`);
+    assert.match(JSON.stringify(copy.deep), /\[TRUNCATED\]/);
+  });
+});
