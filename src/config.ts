@@ -67,6 +67,8 @@ const envSchema = z.object({
   ADMIN_USERNAMES: z.string().optional().default('admin'),
   TRUST_PROXY: text(),
   BODY_LIMIT: integer(1_048_576, 1024, 64 * 1_048_576),
+  REQUEST_TIMEOUT_MS: integer(30_000, 1000, 600_000),
+  SHUTDOWN_TIMEOUT_MS: integer(10_000, 100, 600_000),
   DOCS_ENABLED: flag(true),
 
   LOGIN_RATE_WINDOW_SECONDS: integer(900, 1),
@@ -112,6 +114,10 @@ export interface Config {
   readonly adminUsernames: readonly string[];
   readonly trustProxy: boolean | string;
   readonly bodyLimit: number;
+  /** Longest a client may take to send a whole request; a stalled one is cut off (408). */
+  readonly requestTimeoutMs: number;
+  /** How long a graceful shutdown waits for open connections before closing them. */
+  readonly shutdownTimeoutMs: number;
   readonly docsEnabled: boolean;
   readonly loginRateLimit: {
     readonly windowSeconds: number;
@@ -171,6 +177,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     bodyLimit: env.BODY_LIMIT,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     docsEnabled: env.DOCS_ENABLED,
     loginRateLimit: {
       windowSeconds: env.LOGIN_RATE_WINDOW_SECONDS,

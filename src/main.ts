@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     const app = await buildApp({ config, db: database.db, logger });
     const url = await app.listen({ host: config.host, port: config.port });
     const cleanup = scheduleCleanup(database, config, logger);
-    handleSignals(app, database, logger, cleanup);
+    handleSignals(app, database, logger, cleanup, config.shutdownTimeoutMs);
     announce(url, config, database.kind);
   } catch (error) {
     await database.close().catch(() => undefined);
@@ -59,6 +59,7 @@ function handleSignals(
   database: OpenDatabase,
   logger: Logger,
   cleanup: NodeJS.Timeout | undefined,
+  shutdownTimeoutMs: number,
 ): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -69,6 +70,10 @@ function handleSignals(
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing requests, flushing audit rows');
     clearInterval(cleanup);
+    // A client that never finishes its request must not hold the shutdown (and the audit flush
+    // behind it) forever: past the deadline its connection is closed.
+    const deadline = setTimeout(() => app.server.closeAllConnections(), shutdownTimeoutMs);
+    deadline.unref();
     try {
       await app.close();
       await database.close();

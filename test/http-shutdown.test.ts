@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, type IncomingMessage, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
@@ -46,7 +46,7 @@ interface Server {
   exited(): Promise<number | null>;
 }
 
-async function startServer(): Promise<Server> {
+async function startServer(extraEnv: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
@@ -64,6 +64,7 @@ async function startServer(): Promise<Server> {
       AUDIT_FLUSH_INTERVAL_MS: '60000',
       DB_POOL_MIN: '1',
       DOCS_ENABLED: 'false',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -200,5 +201,27 @@ describe('SIGTERM', () => {
 
     assert.equal(refused, 'ECONNREFUSED');
     assert.equal(user?.username, 'late-comer');
+  });
+});
+
+describe('SIGTERM with a client that never finishes its request', () => {
+  it('closes that connection after SHUTDOWN_TIMEOUT_MS and exits 0, instead of waiting for it', async () => {
+    const server = await startServer({ SHUTDOWN_TIMEOUT_MS: '300' });
+    const socket = connect(server.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      'POST /auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 100\r\n\r\n{"user',
+    );
+    socket.on('error', () => undefined); // a reset is one way for the server to end it
+
+    server.child.kill('SIGTERM');
+    const code = await server.exited();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    assert.equal(code, 0, server.output());
+    assert.match(server.output(), /shutdown complete/);
+    assert.equal(socket.destroyed || socket.readableEnded, true, 'the stalled connection was closed');
+    socket.destroy();
   });
 });

@@ -40,6 +40,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...loggerOption(options),
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimit,
+    requestTimeout: config.requestTimeoutMs,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
