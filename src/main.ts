@@ -38,7 +38,8 @@ async function prepare(database: OpenDatabase, config: Config, logger: Logger): 
   if (!config.seed.onStart) return;
   const result = await seed(database.db, config, logger);
   for (const [username, password] of Object.entries(result.generatedPasswords)) {
-    // Printed once, to the terminal only: it is stored nowhere else and never logged.
+    // Printed once, on standard output beside the log: it is stored nowhere else and not logged.
+    // Under a supervisor that collects stdout it lands there; set SEED_ADMIN_PASSWORD to avoid it.
     process.stdout.write(`\n  Generated password for "${username}": ${password}\n`);
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { checkPasswordPolicy, hashPassword, normalizePassword } from './auth/passwords.js';
+import { checkPasswordPolicy, hashPassword, normalizePassword, PASSWORD_PROBLEMS } from './auth/passwords.js';
 import type { Config } from './config.js';
 import type { DatabaseService } from './db/database.js';
 import { ConfigError, UsernameTakenError } from './errors.js';
@@ -98,6 +98,7 @@ export function seedPasswordProblem(password: string): string | null {
   const policy = checkPasswordPolicy(password);
   if (policy === 'too_short') return 'is shorter than the password policy allows';
   if (policy === 'too_long') return 'is longer than the password policy allows';
+  if (policy !== null) return PASSWORD_PROBLEMS[policy];
   const folded = normalizePassword(password).trim().toLowerCase();
   if (KNOWN_DEFAULT_PASSWORDS.includes(folded)) return 'is a well-known default password';
   return null;

@@ -56,10 +56,10 @@ describe('POST /auth/register', () => {
 
   it('refuses a 14-character password and accepts one of exactly 15', async () => {
     const short = await t.request('POST', '/auth/register', {
-      body: { username: 'fay', password: 'x'.repeat(14) },
+      body: { username: 'fay', password: 'xy'.repeat(7) },
     });
     const exact = await t.request('POST', '/auth/register', {
-      body: { username: 'fay', password: 'x'.repeat(15) },
+      body: { username: 'fay', password: `${'xy'.repeat(7)}z` },
     });
 
     assert.equal(short.status, 400);
@@ -73,11 +73,11 @@ describe('POST /auth/register', () => {
 
   it('counts characters after NFKC: 15 full-width letters are 15 characters', async () => {
     const response = await t.request('POST', '/auth/register', {
-      body: { username: 'gil', password: 'ｘ'.repeat(15) },
+      body: { username: 'gil', password: 'ｘｙ'.repeat(7) + 'ｚ' },
     });
 
     assert.equal(response.status, 201);
-    const signedIn = await t.login('gil', 'x'.repeat(15));
+    const signedIn = await t.login('gil', `${'xy'.repeat(7)}z`);
     assert.equal(signedIn.user.username, 'gil');
   });
 

@@ -14,13 +14,30 @@ export const PASSWORD_MAX_LENGTH = 256;
 /** OWASP Password Storage Cheat Sheet: argon2id, 19 MiB, 2 iterations, 1 lane. */
 const HASH_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-export type PasswordProblem = 'too_short' | 'too_long';
+export type PasswordProblem = 'too_short' | 'too_long' | 'malformed' | 'one_character';
 
-/** Counts characters (code points) after normalisation; returns what is wrong, or null. */
+/** What to tell the user about each problem. */
+export const PASSWORD_PROBLEMS: Readonly<Record<PasswordProblem, string>> = {
+  too_short: `must be at least ${PASSWORD_MIN_LENGTH} characters`,
+  too_long: `must be at most ${PASSWORD_MAX_LENGTH} characters`,
+  malformed: 'must be valid Unicode text (it holds a lone surrogate)',
+  one_character: 'must not be one character repeated',
+};
+
+/** A UTF-16 surrogate without its partner: not text, and hashed as U+FFFD, so several would match. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Counts characters (code points) after normalisation; returns what is wrong, or null. No
+ * composition rule: only length, well-formed text, and the one blocklist entry that every length
+ * rule lets through (a single character, typed fifteen times).
+ */
 export function checkPasswordPolicy(password: string): PasswordProblem | null {
-  const length = [...normalizePassword(password)].length;
-  if (length < PASSWORD_MIN_LENGTH) return 'too_short';
-  if (length > PASSWORD_MAX_LENGTH) return 'too_long';
+  if (LONE_SURROGATE.test(password)) return 'malformed';
+  const characters = [...normalizePassword(password)];
+  if (characters.length < PASSWORD_MIN_LENGTH) return 'too_short';
+  if (characters.length > PASSWORD_MAX_LENGTH) return 'too_long';
+  if (new Set(characters).size === 1) return 'one_character';
   return null;
 }
 

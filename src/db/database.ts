@@ -94,8 +94,10 @@ function createPrismaClient(pool: pg.Pool, options: DatabaseOptions): PrismaClie
 
   const logger = options.logger;
   if (logger) {
+    // Prisma reports every failed query here, also the expected ones the repositories turn into
+    // domain errors (a taken username, a missing user). Whoever finally fails logs at error.
     prisma.$on('error' as never, (event: { message: string }) =>
-      logger.error({ prisma: event.message }, 'prisma error'),
+      logger.debug({ prisma: event.message }, 'prisma query failed'),
     );
     if (options.logQueries) {
       prisma.$on('query' as never, (event: { query: string; duration: number }) =>

@@ -71,6 +71,10 @@ function classify(error: FastifyError): { status: number; body: ErrorBody } {
   }
   const mapped = error.code === undefined ? undefined : FASTIFY_CODES[error.code];
   if (mapped !== undefined) return { status: ERROR_CODES[mapped].status, body: errorBody(mapped) };
+  // The client went away mid-request: nothing failed on this side, and no one reads the answer.
+  if (error.message === 'aborted' || error.code === 'ECONNABORTED') {
+    return { status: 400, body: errorBody('VALIDATION_FAILED', 'The request was aborted.') };
+  }
   const status = error.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
     return { status, body: errorBody('VALIDATION_FAILED', error.message) };

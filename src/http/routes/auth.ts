@@ -4,8 +4,7 @@ import { AUDIT_ACTIONS } from '../../audit-actions.js';
 import {
   checkPasswordPolicy,
   hashPassword,
-  PASSWORD_MAX_LENGTH,
-  PASSWORD_MIN_LENGTH,
+  PASSWORD_PROBLEMS,
   verifyAgainstDecoy,
   verifyPassword,
 } from '../../auth/passwords.js';
@@ -86,7 +85,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       const problem = checkPasswordPolicy(password);
       if (problem !== null) {
         throw new AppError('VALIDATION_FAILED', {
-          details: [{ field: 'body.password', message: passwordMessage(problem) }],
+          details: [{ field: 'body.password', message: PASSWORD_PROBLEMS[problem] }],
         });
       }
 
@@ -252,10 +251,4 @@ async function normalizeUsername(request: FastifyRequest): Promise<void> {
   if (body && typeof body === 'object' && typeof body.username === 'string') {
     body.username = normalizeIdentity(body.username);
   }
-}
-
-function passwordMessage(problem: 'too_short' | 'too_long'): string {
-  return problem === 'too_short'
-    ? `must be at least ${PASSWORD_MIN_LENGTH} characters`
-    : `must be at most ${PASSWORD_MAX_LENGTH} characters`;
 }
