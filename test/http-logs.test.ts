@@ -21,6 +21,7 @@ before(async () => {
   await t.register('logan', { password: PASSWORD });
   token = (await t.login('logan')).token;
   await t.request('GET', '/auth/me', { headers: { authorization: `Bearer ${token}` } });
+  await t.request('GET', `/auth/me?access_token=${token}&page=2`);
   await t.request('POST', '/auth/login', {
     body: { username: 'logan', password: 'a wrong password, also secret' },
   });
@@ -42,6 +43,8 @@ it('never writes a password, a token, a cookie or a password hash to the log', a
   }
   for (const row of rows) assert.equal(text.includes(row.password_hash), false, 'a log line holds a hash');
   assert.ok(lines.length > 10, 'the requests were logged');
+  const urls = lines.map((line) => (line.req as { url?: string } | undefined)?.url).filter(Boolean);
+  assert.ok(urls.includes('/auth/me?access_token=%5BREDACTED%5D&page=2'), 'the query was logged, redacted');
 });
 
 it('logs refused requests at info with their code and request id, and no 5xx happened', () => {
