@@ -52,6 +52,7 @@ it('logs refused requests at info with their code and request id, and no 5xx hap
 
   assert.deepEqual(refused.map((line) => [line.level, line.code]).sort(), [
     [INFO, 'INVALID_CREDENTIALS'],
+    [INFO, 'UNAUTHORIZED'],
     [INFO, 'VALIDATION_FAILED'],
   ]);
   for (const line of refused) assert.match(String(line.reqId), /^[0-9a-f-]{36}$/);
