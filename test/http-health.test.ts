@@ -8,7 +8,7 @@ import { DatabaseService } from '../src/db/database.js';
 import { buildApp } from '../src/http/app.js';
 import { TokenService } from '../src/http/tokens.js';
 import { PASSWORD, type Response, send, startApp, type TestApp, testConfig } from './helpers/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.js';
 
 /*
  * GET /health, and what every route answers while the database cannot be reached: 503, never
@@ -134,11 +134,13 @@ class Relay {
   private readonly sockets = new Set<Socket>();
   port = 0;
 
-  constructor(private readonly target: { host: string; port: number }) {}
+  /** A TCP address, or the path of a Unix socket (the embedded PGlite listens on one). */
+  constructor(private readonly target: { host: string; port: number } | { path: string }) {}
 
   async open(): Promise<void> {
     const server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
+      const upstream =
+        'path' in this.target ? connect(this.target.path) : connect(this.target.port, this.target.host);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
         socket.on('close', () => this.sockets.delete(socket));
@@ -167,10 +169,16 @@ describe('with a database that goes away and comes back', () => {
   let url: string;
   before(async () => {
     const target = new URL(database.url);
-    relay = new Relay({ host: target.hostname, port: Number(target.port || 5432) });
+    const socketDir = target.searchParams.get('host');
+    relay = new Relay(
+      socketDir
+        ? { path: `${socketDir}/.s.PGSQL.5432` }
+        : { host: target.hostname, port: Number(target.port || 5432) },
+    );
     await relay.open();
+    target.searchParams.delete('host');
     target.host = `127.0.0.1:${relay.port}`;
-    db = new DatabaseService({ url: target.toString(), pool: quickPool });
+    db = new DatabaseService({ url: target.toString(), pool: quickPool, preparedStatements: onPostgres });
     await db.connect();
     app = await buildApp({ config: testConfig(), db });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
