@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +11,7 @@ import pg from 'pg';
 import { main } from '../src/cli.js';
 import { readMigrations } from '../src/db/migrator.js';
 import { createEmptyDatabase, type EmptyDatabase } from './helpers/database.js';
+import { unusedPort } from './helpers/fixtures.js';
 
 /**
  * The command line as a user meets it: a child process with only the environment given here, its
@@ -61,15 +61,6 @@ async function inProcess(args: string[], env: Record<string, string>): Promise<C
     err: (line) => (stderr += `${line}\n`),
   });
   return { status, stdout, stderr };
-}
-
-/** A port on 127.0.0.1 that was free a moment ago and now has no listener. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 let database: EmptyDatabase;
@@ -186,7 +177,7 @@ describe('failures', { concurrency: true }, () => {
   });
 
   it('an unreachable database exits 1 and says it cannot connect', async () => {
-    const port = await closedPort();
+    const port = await unusedPort();
     const unreachable = `postgresql://postgres@127.0.0.1:${port}/none`;
     const result = await cli(['status'], { DATABASE_URL: unreachable });
 

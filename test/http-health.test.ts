@@ -9,6 +9,7 @@ import { buildApp } from '../src/http/app.js';
 import { TokenService } from '../src/http/tokens.js';
 import { PASSWORD, type Response, send, startApp, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.js';
+import { unusedPort } from './helpers/fixtures.js';
 
 /*
  * GET /health, and what every route answers while the database cannot be reached: 503, never
@@ -25,15 +26,6 @@ after(async () => {
 });
 
 const quickPool = { min: 0, max: 4, connectionTimeoutMs: 2_000, idleTimeoutMs: 1_000 };
-
-/** A loopback port that was free a moment ago and is closed now. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function assertUnavailable(response: Response): void {
   assert.equal(response.status, 503, response.text);
@@ -85,7 +77,7 @@ describe('with a database that never answered', () => {
   let url: string;
   before(async () => {
     db = new DatabaseService({
-      url: `postgresql://postgres@127.0.0.1:${await closedPort()}/gone`,
+      url: `postgresql://postgres@127.0.0.1:${await unusedPort()}/gone`,
       pool: quickPool,
     });
     app = await buildApp({ config: testConfig({ AUDIT_FLUSH_INTERVAL_MS: '60000' }), db });

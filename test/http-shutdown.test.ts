@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, type IncomingMessage, request as httpRequest } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { JWT_SECRET, PASSWORD, readAuditRows, send } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { unusedPort } from './helpers/fixtures.js';
 
 /*
  * The real entry point (src/main.ts) as a child process on this file's database, with the audit
@@ -26,14 +27,6 @@ after(async () => {
   await database.drop();
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 interface Server {
   readonly child: ChildProcess;
   readonly url: string;
@@ -47,7 +40,7 @@ interface Server {
 }
 
 async function startServer(extraEnv: Record<string, string> = {}): Promise<Server> {
-  const port = await freePort();
+  const port = await unusedPort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {

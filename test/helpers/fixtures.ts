@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 
 import { InvalidInputError } from '../../src/errors.js';
 
@@ -27,4 +28,13 @@ export function isInvalid(field: string) {
     assert.equal(error.code, 'INVALID_INPUT');
     return true;
   };
+}
+
+/** A port on 127.0.0.1 that was free a moment ago and now has no listener. */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
