@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
 import type { AuditLogFilter } from '../../db/repositories/audit-logs.js';
-import { AppError } from '../../errors.js';
+import { AppError, UserNotFoundError } from '../../errors.js';
 import { authenticate, requireAdmin } from '../authenticate.js';
 import { audit, caller } from '../context.js';
 import {
@@ -182,7 +182,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
       const { id } = request.params;
       audit(request, { action: AUDIT_ACTIONS.adminUserSessions, resource: 'user', resourceId: id });
       const user = await request.server.services.db.users.findUserWithActiveSessions(id);
-      if (user === null) throw new AppError('USER_NOT_FOUND');
+      if (user === null) throw new UserNotFoundError();
       return { sessions: user.sessions };
     },
   );

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
-import { AppError } from '../../errors.js';
+import { SessionNotFoundError } from '../../errors.js';
 import { authenticate } from '../authenticate.js';
 import { audit, caller } from '../context.js';
 import { errors, idParamsSchema, sessionSchema } from '../schemas.js';
@@ -51,7 +51,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       const { id } = request.params;
       audit(request, { action: AUDIT_ACTIONS.sessionRevoke, resource: 'session', resourceId: id });
       const deleted = await request.server.services.db.sessions.deleteUserSession(auth.userId, id);
-      if (!deleted) throw new AppError('SESSION_NOT_FOUND');
+      if (!deleted) throw new SessionNotFoundError();
       return reply.status(204).send();
     },
   );
