@@ -129,8 +129,15 @@ describe('POST /auth/login', () => {
     assert.equal(response.status, 200);
     assert.equal(response.body.tokenType, 'Bearer');
     assert.match(response.body.accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/);
-    const lifetime = Date.parse(response.body.expiresAt) - before;
-    assert.ok(lifetime > 3590_000 && lifetime <= 3600_000, `token lives ${lifetime} ms`);
+    const after = Date.now();
+    // exp is whole seconds, counted from the second the server issued the token in.
+    const expiresAt = Date.parse(response.body.expiresAt);
+    assert.equal(expiresAt % 1000, 0);
+    const earliest = Math.floor(before / 1000) * 1000 + 3600_000;
+    assert.ok(
+      expiresAt >= earliest && expiresAt <= after + 3600_000,
+      `expires ${expiresAt}, issued ${before}..${after}`,
+    );
     assert.deepEqual(Object.keys(response.body.user).sort(), USER_KEYS);
     assert.equal(response.body.user.username, 'joy');
   });
