@@ -19,7 +19,9 @@ export interface CleanupOptions {
   readonly retentionDays: number;
   /**
    * A throttle row whose window started this long ago or longer has expired; the same rule as
-   * src/http/login-throttle.ts, which restarts such a window at the next attempt.
+   * src/http/login-throttle.ts, which restarts such a window at the next attempt. With login and
+   * registration windows of different lengths, the longer one: a row kept past its own window
+   * is restarted by its next hit anyway.
    */
   readonly throttleWindowSeconds: number;
 }
@@ -39,12 +41,15 @@ export const CLEANUP_LOCK_KEY = 0x69_6e_66_63;
 
 /** The options the service takes, read from the validated configuration. */
 export function cleanupOptionsFrom(
-  config: Pick<Config, 'cleanup' | 'audit' | 'loginRateLimit'>,
+  config: Pick<Config, 'cleanup' | 'audit' | 'loginRateLimit' | 'registerRateLimit'>,
 ): CleanupOptions {
   return {
     batchSize: config.cleanup.batchSize,
     retentionDays: config.audit.retentionDays,
-    throttleWindowSeconds: config.loginRateLimit.windowSeconds,
+    throttleWindowSeconds: Math.max(
+      config.loginRateLimit.windowSeconds,
+      config.registerRateLimit.windowSeconds,
+    ),
   };
 }
 

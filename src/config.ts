@@ -65,6 +65,8 @@ const envSchema = z.object({
   JWT_SECRET: text(),
   JWT_TTL_SECONDS: integer(3600, 60, 30 * 24 * 3600),
   ADMIN_USERNAMES: z.string().optional().default('admin'),
+  PASSWORD_BLOCKLIST_FILE: text(),
+  PASSWORD_CONTEXT_WORDS: z.string().optional().default('infinity-server,infinity'),
   TRUST_PROXY: text(),
   BODY_LIMIT: integer(1_048_576, 1024, 64 * 1_048_576),
   REQUEST_TIMEOUT_MS: integer(30_000, 1000, 600_000),
@@ -74,6 +76,8 @@ const envSchema = z.object({
   LOGIN_RATE_WINDOW_SECONDS: integer(900, 1),
   LOGIN_MAX_PER_IP: integer(100, 1),
   LOGIN_MAX_PER_ACCOUNT: integer(10, 1),
+  REGISTER_RATE_WINDOW_SECONDS: integer(3600, 1),
+  REGISTER_MAX_PER_IP: integer(20, 1),
 
   AUDIT_FLUSH_INTERVAL_MS: integer(250, 1, 60_000),
   AUDIT_BATCH_SIZE: integer(200, 1, 10_000),
@@ -112,6 +116,12 @@ export interface Config {
   readonly ssl: { readonly mode: 'off' | 'verify'; readonly caFile: string | undefined };
   readonly jwt: { readonly secret: string | undefined; readonly ttlSeconds: number };
   readonly adminUsernames: readonly string[];
+  readonly passwords: {
+    /** A file of extra blocked passwords, one per line. */
+    readonly blocklistFile: string | undefined;
+    /** The service's own names, which do not count toward a password's length. */
+    readonly contextWords: readonly string[];
+  };
   readonly trustProxy: boolean | string;
   readonly bodyLimit: number;
   /** Longest a client may take to send a whole request; a stalled one is cut off (408). */
@@ -123,6 +133,10 @@ export interface Config {
     readonly windowSeconds: number;
     readonly maxPerIp: number;
     readonly maxPerAccount: number;
+  };
+  readonly registerRateLimit: {
+    readonly windowSeconds: number;
+    readonly maxPerIp: number;
   };
   readonly audit: {
     readonly flushIntervalMs: number;
@@ -175,6 +189,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     adminUsernames: env.ADMIN_USERNAMES.split(',')
       .map((name) => name.trim().normalize('NFKC').toLowerCase())
       .filter(Boolean),
+    passwords: {
+      blocklistFile: env.PASSWORD_BLOCKLIST_FILE,
+      contextWords: env.PASSWORD_CONTEXT_WORDS.split(',')
+        .map((word) => word.trim())
+        .filter(Boolean),
+    },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     bodyLimit: env.BODY_LIMIT,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
@@ -184,6 +204,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       windowSeconds: env.LOGIN_RATE_WINDOW_SECONDS,
       maxPerIp: env.LOGIN_MAX_PER_IP,
       maxPerAccount: env.LOGIN_MAX_PER_ACCOUNT,
+    },
+    registerRateLimit: {
+      windowSeconds: env.REGISTER_RATE_WINDOW_SECONDS,
+      maxPerIp: env.REGISTER_MAX_PER_IP,
     },
     audit: {
       flushIntervalMs: env.AUDIT_FLUSH_INTERVAL_MS,
@@ -224,6 +248,9 @@ function checkConsistency(env: Env): void {
   // Checked here so a wrong path fails with the variable's name, not later as a bare ENOENT.
   if (env.DB_SSL_CA_FILE !== undefined && !isReadable(env.DB_SSL_CA_FILE)) {
     throw new ConfigError('DB_SSL_CA_FILE', 'is not a readable file');
+  }
+  if (env.PASSWORD_BLOCKLIST_FILE !== undefined && !isReadable(env.PASSWORD_BLOCKLIST_FILE)) {
+    throw new ConfigError('PASSWORD_BLOCKLIST_FILE', 'is not a readable file');
   }
 }
 

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, message: 'Authentication is required.' },
   INVALID_CREDENTIALS: { status: 401, message: 'The username or password is incorrect.' },
   FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  CURRENT_PASSWORD_INCORRECT: { status: 403, message: 'The current password is incorrect.' },
   ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
   SESSION_NOT_FOUND: { status: 404, message: 'No such session.' },

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { checkPasswordPolicy, hashPassword, normalizePassword, PASSWORD_PROBLEMS } from './auth/passwords.js';
+import { hashPassword, normalizePassword, PASSWORD_PROBLEMS, PasswordPolicy } from './auth/passwords.js';
 import type { Config } from './config.js';
 import type { DatabaseService } from './db/database.js';
 import { ConfigError, UsernameTakenError } from './errors.js';
@@ -94,8 +94,9 @@ export async function seed(db: DatabaseService, options: SeedOptions, logger: Lo
  * Why a configured seed password is unacceptable, or null. Production refuses it; elsewhere it is
  * only a warning, so a short password in a local compose file keeps working.
  */
-export function seedPasswordProblem(password: string): string | null {
-  const policy = checkPasswordPolicy(password);
+export function seedPasswordProblem(password: string, username?: string): string | null {
+  seedPolicy ??= new PasswordPolicy();
+  const policy = seedPolicy.check(password, [username]);
   if (policy === 'too_short') return 'is shorter than the password policy allows';
   if (policy === 'too_long') return 'is longer than the password policy allows';
   if (policy !== null) return PASSWORD_PROBLEMS[policy];
@@ -103,6 +104,8 @@ export function seedPasswordProblem(password: string): string | null {
   if (KNOWN_DEFAULT_PASSWORDS.includes(folded)) return 'is a well-known default password';
   return null;
 }
+
+let seedPolicy: PasswordPolicy | undefined;
 
 export function generatePassword(): string {
   return randomBytes(GENERATED_PASSWORD_BYTES).toString('base64url');
@@ -153,7 +156,7 @@ function choosePassword(logger: Logger, input: SeedUserInput): { password: strin
     return { password: generatePassword(), generated: true };
   }
 
-  const problem = seedPasswordProblem(input.password);
+  const problem = seedPasswordProblem(input.password, input.username);
   if (problem !== null && input.isProduction) throw new ConfigError(input.variable, problem);
   if (problem !== null) {
     logger.warn({ variable: input.variable, problem }, 'weak seed password accepted');

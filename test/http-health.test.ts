@@ -63,6 +63,7 @@ describe('with the database up', () => {
       '/auth/logout',
       '/auth/logout-all',
       '/auth/me',
+      '/auth/password',
       '/auth/register',
       '/auth/sessions',
       '/auth/sessions/{id}',

@@ -1,15 +1,25 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { checkPasswordPolicy, hashPassword, verifyPassword } from '../src/auth/passwords.js';
+import {
+  checkPasswordPolicy,
+  hashPassword,
+  PasswordPolicy,
+  passwordPolicyFrom,
+  verifyPassword,
+} from '../src/auth/passwords.js';
+import { loadConfig } from '../src/config.js';
 
 describe('the password policy', () => {
   it('takes 15 to 256 characters, counted as code points after NFKC, with no composition rule', () => {
     assert.equal(checkPasswordPolicy('a'.repeat(13) + 'bc'), null);
     assert.equal(checkPasswordPolicy('abcdefghijklmn'), 'too_short');
     assert.equal(checkPasswordPolicy('😀'.repeat(14) + 'x'), null, '15 code points, 29 UTF-16 units');
-    assert.equal(checkPasswordPolicy('ab'.repeat(128)), null);
-    assert.equal(checkPasswordPolicy('ab'.repeat(128) + 'c'), 'too_long');
+    assert.equal(checkPasswordPolicy('abc'.repeat(85) + 'd'), null, '256 code points');
+    assert.equal(checkPasswordPolicy('abc'.repeat(85) + 'de'), 'too_long');
     assert.equal(checkPasswordPolicy('only lowercase letters and spaces'), null);
   });
 
@@ -18,9 +28,75 @@ describe('the password policy', () => {
     assert.equal(checkPasswordPolicy('aaaaaaaaaaaaaab\uDFFF'), 'malformed');
   });
 
-  it('refuses one character repeated, spaces included', () => {
-    assert.equal(checkPasswordPolicy('a'.repeat(20)), 'one_character');
-    assert.equal(checkPasswordPolicy(' '.repeat(20)), 'one_character');
+  it('refuses one short pattern repeated to length, in any case', () => {
+    assert.equal(checkPasswordPolicy('a'.repeat(20)), 'repetitive');
+    assert.equal(checkPasswordPolicy(' '.repeat(20)), 'repetitive');
+    assert.equal(checkPasswordPolicy('abcABCabcABCabc'), 'repetitive');
+    assert.equal(checkPasswordPolicy('12'.repeat(8)), 'repetitive');
+    assert.equal(checkPasswordPolicy('😀🙂'.repeat(8)), 'repetitive', 'units are code points');
+    assert.equal(checkPasswordPolicy('abcd'.repeat(4) + 'a'), null, 'a pattern that does not end whole');
+    assert.equal(checkPasswordPolicy('abcde'.repeat(3)), null, 'units of five or more are allowed');
+  });
+});
+
+describe('PasswordPolicy', () => {
+  const policy = new PasswordPolicy({ serviceWords: ['infinity-server', 'infinity'] });
+
+  it('applies the context-free rules first', () => {
+    assert.equal(policy.check('short'), 'too_short');
+    assert.equal(policy.check('x'.repeat(30)), 'repetitive');
+    assert.equal(policy.check('a quiet harbour at dawn'), null);
+  });
+
+  it('refuses a common password from the built-in list, in any case or width', () => {
+    assert.equal(policy.check('1qaz2wsx3edc4rfv'), 'common');
+    assert.equal(policy.check('1QAZ2WSX3EDC4RFV'), 'common');
+    assert.equal(policy.check('１qaz２wsx３edc４rfv'), 'common', 'fullwidth digits are NFKC-equal');
+    assert.equal(policy.check('1qaz2wsx3edc4rfv!'), null, 'only the listed password itself');
+  });
+
+  it('adds a configured list, skipping entries the length rule refuses anyway', () => {
+    const listed = new PasswordPolicy({ blocklist: ['  Correct Horse Battery  ', 'tiny', ''] });
+
+    assert.equal(listed.check('correct horse battery'), 'common');
+    assert.equal(listed.blocklistSize, new PasswordPolicy().blocklistSize + 1);
+  });
+
+  it('does not count the username, the email or the service name toward the length', () => {
+    assert.equal(policy.check('margaret1234567', ['margaret']), 'context');
+    assert.equal(policy.check('ＭＡＲＧＡＲＥＴ-1234567', ['margaret']), 'context');
+    assert.equal(policy.check('joy.smith@example.com', ['joy', 'joy.smith@example.com']), 'context');
+    assert.equal(policy.check('joy.smith-2026-06-01', ['kim', 'JOY.SMITH@example.com']), 'context');
+    assert.equal(policy.check('infinity-server-2026!'), 'context');
+    assert.equal(
+      policy.check('adadminmin adadminmin 2026', ['admin']),
+      'context',
+      'removed until none is left',
+    );
+  });
+
+  it('lets through a passphrase that merely contains a name, and ignores names under three characters', () => {
+    assert.equal(policy.check("margaret's quiet harbour", ['margaret']), null);
+    assert.equal(policy.check('enjoy the quiet harbour', ['joy']), null);
+    assert.equal(policy.check('jojojojo-harbour-at-dawn', ['jo']), null);
+    assert.equal(policy.check('a quiet harbour at dawn', [null, undefined, '']), null);
+  });
+
+  it('reads PASSWORD_BLOCKLIST_FILE and PASSWORD_CONTEXT_WORDS from the configuration', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'blocklist-'));
+    try {
+      const file = join(directory, 'list.txt');
+      writeFileSync(file, 'first listed passphrase\r\nsecond listed passphrase\n');
+      const configured = passwordPolicyFrom(
+        loadConfig({ PASSWORD_BLOCKLIST_FILE: file, PASSWORD_CONTEXT_WORDS: 'acme cloud, acme' }),
+      );
+
+      assert.equal(configured.check('Second Listed Passphrase'), 'common');
+      assert.equal(configured.check('acme cloud 12345678'), 'context');
+      assert.equal(configured.check('infinity-server-2026!'), null, 'the default words are replaced');
+    } finally {
+      rmSync(directory, { recursive: true });
+    }
   });
 });
 

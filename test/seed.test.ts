@@ -167,9 +167,12 @@ describe('seed in production', () => {
         adminPassword,
       );
     }
-    await assert.rejects(seed(t.db, options(true, { adminPassword: 'PASSWORDpassword' }), logger), {
-      message: 'SEED_ADMIN_PASSWORD: is a well-known default password',
-    });
+    await assert.rejects(
+      seed(t.db, options(true, { adminPassword: 'CORRECT horse battery STAPLE' }), logger),
+      {
+        message: 'SEED_ADMIN_PASSWORD: is a well-known default password',
+      },
+    );
     assert.deepEqual(await users(), []);
   });
 

@@ -247,6 +247,45 @@ describe('UserRepository.update', () => {
   });
 });
 
+describe('UserRepository.changePassword', () => {
+  it('sets the hash and ends every session but the one kept, returning how many ended', async () => {
+    const user = await createUser();
+    const kept = await createSession(user.id, 3600_000);
+    await createSession(user.id, 3600_000);
+    await createSession(user.id, -1000);
+    const other = await createUser();
+    const othersSession = await createSession(other.id, 3600_000);
+
+    const ended = await t.db.users.changePassword(user.id, 'new hash', kept.id);
+
+    assert.equal(ended, 2);
+    assert.equal((await t.db.users.findCredentials(user.username))?.passwordHash, 'new hash');
+    const left = await t.db.pool.query('SELECT id FROM user_sessions WHERE user_id = ANY($1) ORDER BY id', [
+      [user.id, other.id],
+    ]);
+    assert.deepEqual(
+      left.rows.map((row) => row.id),
+      [kept.id, othersSession.id],
+    );
+  });
+
+  it('ends every session when none is kept', async () => {
+    const user = await createUser();
+    await createSession(user.id, 3600_000);
+
+    assert.equal(await t.db.users.changePassword(user.id, 'another hash'), 1);
+    assert.equal((await t.db.sessions.findActiveUserSessions(user.id)).length, 0);
+  });
+
+  it("raises UserNotFoundError for a missing user and ends no one else's sessions", async () => {
+    const bystander = await createUser();
+    await createSession(bystander.id, 3600_000);
+
+    await assert.rejects(t.db.users.changePassword(1_999_999_999, 'h'), UserNotFoundError);
+    assert.equal((await t.db.sessions.findActiveUserSessions(bystander.id)).length, 1);
+  });
+});
+
 describe('UserRepository.delete', () => {
   it('deletes the user and its sessions, and keeps its audit rows without a user', async () => {
     const user = await createUser();
@@ -409,6 +448,8 @@ describe('UserRepository input checks', () => {
     ['a hash over 255', 'passwordHash', () => users.create({ username: 'x', passwordHash: 'h'.repeat(256) })],
     ['a NUL in a lookup', 'username', () => users.findByUsername('a\u0000')],
     ['a NUL in a login', 'login', () => users.findCredentials('a\u0000')],
+    ['a new hash over 255', 'passwordHash', () => users.changePassword(1, 'h'.repeat(256))],
+    ['a kept session id of 0', 'keepSessionId', () => users.changePassword(1, 'h', 0)],
     ['an id of 0', 'id', () => users.findById(0)],
     ['a negative id', 'id', () => users.delete(-1)],
     ['a fractional id', 'id', () => users.update(1.5, { isActive: true })],

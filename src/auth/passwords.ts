@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs';
+
+import { dictionary } from '@zxcvbn-ts/language-common';
 import argon2 from 'argon2';
+
+import type { Config } from '../config.js';
 
 /**
  * Password policy and hashing. NIST SP 800-63B-4 for a password that is the only factor: at least
@@ -14,31 +19,134 @@ export const PASSWORD_MAX_LENGTH = 256;
 /** OWASP Password Storage Cheat Sheet: argon2id, 19 MiB, 2 iterations, 1 lane. */
 const HASH_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-export type PasswordProblem = 'too_short' | 'too_long' | 'malformed' | 'one_character';
+export type PasswordProblem = 'too_short' | 'too_long' | 'malformed' | 'repetitive' | 'common' | 'context';
 
 /** What to tell the user about each problem. */
 export const PASSWORD_PROBLEMS: Readonly<Record<PasswordProblem, string>> = {
   too_short: `must be at least ${PASSWORD_MIN_LENGTH} characters`,
   too_long: `must be at most ${PASSWORD_MAX_LENGTH} characters`,
   malformed: 'must be valid Unicode text (it holds a lone surrogate)',
-  one_character: 'must not be one character repeated',
+  repetitive: 'must not be one short pattern repeated',
+  common: 'is on a list of commonly used passwords',
+  context: `must have at least ${PASSWORD_MIN_LENGTH} characters besides the username, email and service name`,
 };
 
 /** A UTF-16 surrogate without its partner: not text, and hashed as U+FFFD, so several would match. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** "aaaa…", "abcabc…", "1212…": a unit of up to four characters, repeated to the end. */
+const REPEATED_UNIT = /^([\s\S]{1,4}?)\1+$/u;
+
 /**
- * Counts characters (code points) after normalisation; returns what is wrong, or null. No
- * composition rule: only length, well-formed text, and the one blocklist entry that every length
- * rule lets through (a single character, typed fifteen times).
+ * The rules that need no context: length in code points after normalisation, well-formed text,
+ * and no short pattern repeated to length. Returns what is wrong, or null. There is no composition
+ * rule; the blocklist and context checks are PasswordPolicy's.
  */
 export function checkPasswordPolicy(password: string): PasswordProblem | null {
   if (LONE_SURROGATE.test(password)) return 'malformed';
   const characters = [...normalizePassword(password)];
   if (characters.length < PASSWORD_MIN_LENGTH) return 'too_short';
   if (characters.length > PASSWORD_MAX_LENGTH) return 'too_long';
-  if (new Set(characters).size === 1) return 'one_character';
+  if (REPEATED_UNIT.test(foldPassword(password))) return 'repetitive';
   return null;
+}
+
+export interface PasswordPolicyOptions {
+  /** Extra blocked passwords (e.g. from PASSWORD_BLOCKLIST_FILE), compared case-insensitively. */
+  blocklist?: Iterable<string>;
+  /** Words of the service itself (its name); none of them counts toward the minimum length. */
+  serviceWords?: readonly string[];
+}
+
+/**
+ * The whole policy for a new password (NIST SP 800-63B-4 3.1.1.2, ASVS 5.0 6.2.4 and 6.2.11):
+ * checkPasswordPolicy's rules, then a blocklist of commonly used passwords, then context: the
+ * account's username and email and the service's name do not count toward the 15 characters, so
+ * "infinity-server-admin2026" for user "admin" is refused while a passphrase that merely contains
+ * a short username is not. Comparisons are on the NFKC, lowercased text.
+ */
+export class PasswordPolicy {
+  private readonly blocked: ReadonlySet<string>;
+  private readonly serviceWords: readonly string[];
+
+  constructor(options: PasswordPolicyOptions = {}) {
+    const blocked = new Set(builtInBlocklist());
+    for (const entry of options.blocklist ?? []) {
+      const folded = foldPassword(entry.trim());
+      // Shorter entries can never match: the length rule has refused them already.
+      if ([...folded].length >= PASSWORD_MIN_LENGTH) blocked.add(folded);
+    }
+    this.blocked = blocked;
+    this.serviceWords = (options.serviceWords ?? []).map(foldPassword);
+  }
+
+  /** Size of the blocklist in force (for the start-up log). */
+  get blocklistSize(): number {
+    return this.blocked.size;
+  }
+
+  /** What is wrong with `password` for the account named by `accountWords`, or null. */
+  check(password: string, accountWords: readonly (string | null | undefined)[] = []): PasswordProblem | null {
+    const problem = checkPasswordPolicy(password);
+    if (problem !== null) return problem;
+    const folded = foldPassword(password);
+    if (this.blocked.has(folded)) return 'common';
+    const words = [...contextWords(accountWords), ...this.serviceWords];
+    if ([...withoutWords(folded, words)].length < PASSWORD_MIN_LENGTH) return 'context';
+    return null;
+  }
+}
+
+/** The policy the configuration asks for: PASSWORD_BLOCKLIST_FILE and PASSWORD_CONTEXT_WORDS. */
+export function passwordPolicyFrom(config: Pick<Config, 'passwords'>): PasswordPolicy {
+  const { blocklistFile, contextWords } = config.passwords;
+  const blocklist = blocklistFile === undefined ? [] : readFileSync(blocklistFile, 'utf8').split(/\r?\n/);
+  return new PasswordPolicy({ blocklist, serviceWords: contextWords });
+}
+
+/** The username and email as given, and the email's local part: each in its folded form. */
+function contextWords(accountWords: readonly (string | null | undefined)[]): string[] {
+  const words: string[] = [];
+  for (const word of accountWords) {
+    if (!word) continue;
+    const folded = foldPassword(word);
+    words.push(folded);
+    const at = folded.lastIndexOf('@');
+    if (at > 0) words.push(folded.slice(0, at));
+  }
+  return words;
+}
+
+/** Removes every occurrence of each word of three or more characters, longest words first. */
+function withoutWords(text: string, words: readonly string[]): string {
+  const usable = [...new Set(words)].filter((word) => [...word].length >= 3);
+  usable.sort((a, b) => b.length - a.length);
+  let rest = text;
+  // Again until nothing changes: removing "admin" from "adadminmin" leaves another "admin".
+  for (let previous = ''; previous !== rest;) {
+    previous = rest;
+    rest = usable.reduce((remaining, word) => remaining.split(word).join(''), rest);
+  }
+  return rest;
+}
+
+let builtIn: readonly string[] | undefined;
+
+/**
+ * The common-passwords list of zxcvbn-ts (about 49,000 entries from leaked password sets), kept
+ * to the entries the length rule lets through. Leaked passwords are mostly short, so few remain;
+ * PASSWORD_BLOCKLIST_FILE adds a longer list.
+ */
+function builtInBlocklist(): readonly string[] {
+  builtIn ??= (dictionary['passwords-common'] as string[])
+    .map(foldPassword)
+    .filter((entry) => [...entry].length >= PASSWORD_MIN_LENGTH);
+  return builtIn;
+}
+
+/** The form passwords are compared in for the blocklist and context rules. */
+function foldPassword(password: string): string {
+  return normalizePassword(password).toLowerCase();
 }
 
 export function normalizePassword(password: string): string {

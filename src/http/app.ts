@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 
+import { passwordPolicyFrom } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { DatabaseService } from '../db/database.js';
 import type { SessionCheck } from '../db/repositories/sessions.js';
@@ -89,7 +90,8 @@ function createServices(options: AppOptions, log: Log): Services {
     db,
     sessionCheck: options.sessionCheck ?? db.sessions.check,
     tokens: new TokenService(secret, config.jwt.ttlSeconds),
-    throttle: new LoginThrottle(db.pool, config.loginRateLimit),
+    throttle: new LoginThrottle(db.pool, { ...config.loginRateLimit, register: config.registerRateLimit }),
+    passwords: passwordPolicyFrom(config),
     audit: new AuditBuffer(db.auditLogs, log, config.audit),
   };
 }

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 
 import type { AuditAction } from '../audit-actions.js';
+import type { PasswordPolicy } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { DatabaseService } from '../db/database.js';
 import type { SessionCheck } from '../db/repositories/sessions.js';
@@ -18,6 +19,7 @@ export interface Services {
   readonly sessionCheck: SessionCheck;
   readonly tokens: TokenService;
   readonly throttle: LoginThrottle;
+  readonly passwords: PasswordPolicy;
   readonly audit: AuditBuffer;
 }
 

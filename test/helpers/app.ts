@@ -86,7 +86,8 @@ export interface StartOptions {
 export function testConfig(env: Record<string, string> = {}): Config {
   // TEST_LOG_LEVEL=info shows the app's log lines while debugging a test.
   const LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'silent';
-  return loadConfig({ NODE_ENV: 'test', JWT_SECRET, LOG_LEVEL, ...env });
+  // Every test file registers many users from 127.0.0.1; the registration test sets its own limit.
+  return loadConfig({ NODE_ENV: 'test', JWT_SECRET, LOG_LEVEL, REGISTER_MAX_PER_IP: '100000', ...env });
 }
 
 export async function startApp(options: StartOptions = {}): Promise<TestApp> {

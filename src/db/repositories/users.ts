@@ -103,6 +103,28 @@ export class UserRepository {
   }
 
   /**
+   * Sets a new password hash and ends every session of the user except `keepSessionId`, in one
+   * transaction, so no session opened with the old password outlives it. Returns how many
+   * sessions ended. Throws UserNotFoundError when there is no such user.
+   */
+  async changePassword(id: number, passwordHash: string, keepSessionId?: number): Promise<number> {
+    rowId('id', id);
+    if (keepSessionId !== undefined) rowId('keepSessionId', keepSessionId);
+    const hash = boundedText('passwordHash', passwordHash, 255);
+    const others = keepSessionId === undefined ? {} : { id: { not: keepSessionId } };
+    try {
+      const [, ended] = await this.prisma.$transaction([
+        this.prisma.user.update({ where: { id }, data: { passwordHash: hash }, select: { id: true } }),
+        this.prisma.userSession.deleteMany({ where: { userId: id, ...others } }),
+      ]);
+      return ended.count;
+    } catch (error) {
+      if (isRecordNotFound(error)) throw new UserNotFoundError(id);
+      throw error;
+    }
+  }
+
+  /**
    * Deletes the user. The database cascades to its sessions and keeps its audit rows with a null
    * user. Throws UserNotFoundError when there is no such user.
    */

@@ -1,19 +1,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
-import {
-  checkPasswordPolicy,
-  hashPassword,
-  PASSWORD_PROBLEMS,
-  verifyAgainstDecoy,
-  verifyPassword,
-} from '../../auth/passwords.js';
+import { hashPassword, PASSWORD_PROBLEMS, verifyAgainstDecoy, verifyPassword } from '../../auth/passwords.js';
 import type { UserCredentials } from '../../db/repositories/users.js';
 import { normalizeIdentity } from '../../db/validate.js';
-import { AppError, ConflictError, UsernameTakenError } from '../../errors.js';
+import { AppError, ConflictError, UserNotFoundError, UsernameTakenError } from '../../errors.js';
 import { authenticate } from '../authenticate.js';
 import { audit, caller, clientIp, userAgent } from '../context.js';
 import { emailSchema, errors, NO_CONTROL_CHARS, usernameSchema, userSchema } from '../schemas.js';
+
+interface PasswordChange {
+  currentPassword: string;
+  newPassword: string;
+}
 
 interface Credentials {
   username: string;
@@ -31,7 +30,10 @@ const registerSchema = {
     required: ['username', 'password'],
     properties: { username: usernameSchema, password: passwordSchema, email: emailSchema },
   },
-  response: { 201: { type: 'object', properties: { user: userSchema } }, ...errors(400, 409, 413, 415) },
+  response: {
+    201: { type: 'object', properties: { user: userSchema } },
+    ...errors(400, 409, 413, 415, 429),
+  },
 } as const;
 
 const loginSchema = {
@@ -62,6 +64,21 @@ const loginSchema = {
 
 const signedIn = { security: [{ bearerAuth: [] }], tags: ['auth'] } as const;
 
+const changePasswordSchema = {
+  ...signedIn,
+  summary: 'Change the password; every other session of the user ends',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['currentPassword', 'newPassword'],
+    properties: { currentPassword: passwordSchema, newPassword: passwordSchema },
+  },
+  response: {
+    200: { type: 'object', properties: { revoked: { type: 'integer' } } },
+    ...errors(400, 401, 403, 429),
+  },
+} as const;
+
 export async function authRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: Credentials & { email?: string } }>(
     '/auth/register',
@@ -72,6 +89,13 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const { username, password, email } = request.body;
+      const { throttle, passwords } = request.server.services;
+      // Counted before the password is hashed: the hash is the expensive part of a registration.
+      const verdict = await throttle.attemptRegistration(clientIp(request) ?? 'unknown');
+      if (!verdict.allowed) {
+        audit(request, { action: AUDIT_ACTIONS.registerRateLimited, resource: 'user' });
+        throw new AppError('RATE_LIMITED', { details: { retryAfterSeconds: verdict.retryAfterSeconds } });
+      }
       // Admin rights follow the name, so an admin name is never free to take, even while no
       // account holds it: only the seed (or the CLI) creates it.
       if (request.server.services.config.adminUsernames.includes(username)) {
@@ -82,11 +106,14 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         });
         throw new UsernameTakenError();
       }
-      const problem = checkPasswordPolicy(password);
+      const problem = passwords.check(password, [username, email]);
       if (problem !== null) {
-        throw new AppError('VALIDATION_FAILED', {
-          details: [{ field: 'body.password', message: PASSWORD_PROBLEMS[problem] }],
+        audit(request, {
+          action: AUDIT_ACTIONS.registerFailed,
+          resource: 'user',
+          extra: { reason: `password_${problem}` },
         });
+        throw passwordRefused('body.password', problem);
       }
 
       const passwordHash = await hashPassword(password);
@@ -213,6 +240,72 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       return { revoked };
     },
   );
+
+  app.post<{ Body: PasswordChange }>(
+    '/auth/password',
+    {
+      schema: changePasswordSchema,
+      onRequest: authenticate,
+      config: { audit: { action: AUDIT_ACTIONS.passwordChangeFailed, resource: 'user' } },
+    },
+    changePassword,
+  );
+}
+
+/**
+ * POST /auth/password. The current password is checked like a login (same throttle, counted first,
+ * so a stolen token cannot guess faster than a login could); the new one against the whole policy.
+ * The hash changes and every other session ends in one transaction; the caller stays signed in.
+ */
+async function changePassword(request: FastifyRequest<{ Body: PasswordChange }>) {
+  const { db, throttle, passwords } = request.server.services;
+  const auth = caller(request);
+  const { currentPassword, newPassword } = request.body;
+  const ip = clientIp(request) ?? 'unknown';
+  const account = `user:${auth.userId}`;
+  const failed = (reason: string) =>
+    audit(request, {
+      action: AUDIT_ACTIONS.passwordChangeFailed,
+      resource: 'user',
+      resourceId: auth.userId,
+      extra: { reason },
+    });
+
+  const verdict = await throttle.attempt(ip, account);
+  if (!verdict.allowed) {
+    failed('rate_limited');
+    throw new AppError('RATE_LIMITED', { details: { retryAfterSeconds: verdict.retryAfterSeconds } });
+  }
+  const credentials = await db.users.findCredentials(auth.username);
+  if (credentials === null) throw new AppError('UNAUTHORIZED');
+  if (!(await verifyPassword(credentials.passwordHash, currentPassword))) {
+    failed('wrong_password');
+    throw new AppError('CURRENT_PASSWORD_INCORRECT');
+  }
+  await throttle.succeeded(ip, account);
+
+  const problem = passwords.check(newPassword, [auth.username, auth.user.email]);
+  if (problem !== null) {
+    failed(`password_${problem}`);
+    throw passwordRefused('body.newPassword', problem);
+  }
+  const passwordHash = await hashPassword(newPassword);
+  const revoked = await db.users.changePassword(auth.userId, passwordHash, auth.sessionId).catch((error) => {
+    // Deleted between the session check and now: the caller is no longer anyone.
+    throw error instanceof UserNotFoundError ? new AppError('UNAUTHORIZED') : error;
+  });
+
+  audit(request, {
+    action: AUDIT_ACTIONS.passwordChange,
+    resource: 'user',
+    resourceId: auth.userId,
+    extra: { revoked },
+  });
+  return { revoked };
+}
+
+function passwordRefused(field: string, problem: keyof typeof PASSWORD_PROBLEMS): AppError {
+  return new AppError('VALIDATION_FAILED', { details: [{ field, message: PASSWORD_PROBLEMS[problem] }] });
 }
 
 /**

@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { errorCode, PASSWORD, type Response, startApp, type TestApp } from './helpers/app.js';
+
+/*
+ * Password change (POST /auth/password), the password policy at registration, and the
+ * registration throttle. The app counts at most 3 login attempts per account, so the throttle
+ * shared by login and password change shows after three wrong current passwords.
+ */
+
+const NEW_PASSWORD = 'a lantern by the northern gate';
+const WRONG = 'certainly not the password';
+
+let t: TestApp;
+before(async () => {
+  t = await startApp({ env: { LOGIN_MAX_PER_ACCOUNT: '3' } });
+});
+after(async () => {
+  await t.close();
+});
+
+function change(token: string, body: Record<string, unknown>) {
+  return t.request('POST', '/auth/password', { token, body });
+}
+
+function assertRefusedField(response: Response, field: string, message: RegExp): void {
+  assert.equal(response.status, 400, response.text);
+  assert.equal(errorCode(response), 'VALIDATION_FAILED');
+  assert.equal(response.body.error.details[0].field, field);
+  assert.match(response.body.error.details[0].message, message);
+}
+
+describe('POST /auth/password', () => {
+  it('sets the new password, ends every other session and keeps the caller signed in', async () => {
+    const first = await t.signUp('pia');
+    const second = await t.login('pia');
+    const third = await t.login('pia');
+
+    const response = await change(first.token, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD });
+
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.body, { revoked: 2 });
+    assert.equal((await t.request('GET', '/auth/me', { token: first.token })).status, 200);
+    assert.equal((await t.request('GET', '/auth/me', { token: second.token })).status, 401);
+    assert.equal((await t.request('GET', '/auth/me', { token: third.token })).status, 401);
+    const oldLogin = await t.request('POST', '/auth/login', {
+      body: { username: 'pia', password: PASSWORD },
+    });
+    assert.equal(oldLogin.status, 401);
+    assert.equal((await t.login('pia', NEW_PASSWORD)).user.id, first.user.id);
+  });
+
+  it('writes auth.password_change with the count and neither password', async () => {
+    const signedIn = await t.signUp('quinn');
+
+    await change(signedIn.token, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD });
+
+    const [row] = await t.auditRows(`action = 'auth.password_change' AND user_id = $1`, [signedIn.user.id]);
+    assert.ok(row, 'an auth.password_change row');
+    assert.equal(row.resource, 'user');
+    assert.equal(row.resourceId, String(signedIn.user.id));
+    assert.equal(row.responseStatus, 200);
+    assert.deepEqual(row.requestData.body, { currentPassword: '[REDACTED]', newPassword: '[REDACTED]' });
+    assert.deepEqual(row.requestData.details, { revoked: 0 });
+    assert.ok(!row.requestText?.includes(PASSWORD) && !row.requestText?.includes(NEW_PASSWORD));
+  });
+
+  it('answers 403 CURRENT_PASSWORD_INCORRECT for a wrong current password and changes nothing', async () => {
+    const signedIn = await t.signUp('rae');
+
+    const response = await change(signedIn.token, { currentPassword: WRONG, newPassword: NEW_PASSWORD });
+
+    assert.equal(response.status, 403, response.text);
+    assert.equal(errorCode(response), 'CURRENT_PASSWORD_INCORRECT');
+    assert.equal((await t.request('GET', '/auth/me', { token: signedIn.token })).status, 200);
+    assert.equal((await t.login('rae', PASSWORD)).user.username, 'rae');
+    const [row] = await t.auditRows(`action = 'auth.password_change_failed' AND user_id = $1`, [
+      signedIn.user.id,
+    ]);
+    assert.deepEqual(row?.requestData.details, { reason: 'wrong_password' });
+    assert.equal(row?.responseStatus, 403);
+  });
+
+  it('shares the login throttle: the 4th guess is 429 even with the right password', async () => {
+    const signedIn = await t.signUp('sol');
+    const statuses = [];
+    for (let i = 0; i < 3; i += 1) {
+      statuses.push(
+        (await change(signedIn.token, { currentPassword: WRONG, newPassword: NEW_PASSWORD })).status,
+      );
+    }
+
+    const fourth = await change(signedIn.token, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD });
+    const login = await t.request('POST', '/auth/login', { body: { username: 'sol', password: PASSWORD } });
+
+    assert.deepEqual(statuses, [403, 403, 403]);
+    assert.equal(fourth.status, 429, fourth.text);
+    assert.equal(errorCode(fourth), 'RATE_LIMITED');
+    assert.match(fourth.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    assert.equal(login.status, 429, 'the account is throttled for login too');
+  });
+
+  it('checks the new password against the whole policy and keeps the old one on refusal', async () => {
+    const signedIn = await t.signUp('tove', { email: 'tove.lind@example.com' });
+    const cases: [string, RegExp][] = [
+      ['too short', /at least 15 characters/],
+      ['1qaz2wsx3edc4rfv', /commonly used/],
+      ['tove.lind-1234567', /besides the username, email/],
+      ['ToveTove-1234567', /besides the username, email/],
+      ['xyxyxyxyxyxyxyxyxy', /short pattern repeated/],
+    ];
+
+    for (const [newPassword, message] of cases) {
+      const response = await change(signedIn.token, { currentPassword: PASSWORD, newPassword });
+      assertRefusedField(response, 'body.newPassword', message);
+    }
+    assert.equal((await t.login('tove', PASSWORD)).user.username, 'tove');
+  });
+
+  it('needs a signed-in caller and a strict body', async () => {
+    const signedIn = await t.signUp('uma');
+    const anonymous = await t.request('POST', '/auth/password', {
+      body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
+    });
+    const missing = await change(signedIn.token, { newPassword: NEW_PASSWORD });
+    const extra = await change(signedIn.token, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+      userId: 1,
+    });
+
+    assert.equal(anonymous.status, 401);
+    assert.equal(errorCode(anonymous), 'UNAUTHORIZED');
+    assert.equal(missing.status, 400);
+    assert.equal(extra.status, 400);
+    assert.equal((await t.login('uma', PASSWORD)).user.username, 'uma');
+  });
+});
+
+describe('POST /auth/register and the password policy', () => {
+  it('refuses a common password, and one built on the username, naming body.password', async () => {
+    const common = await t.request('POST', '/auth/register', {
+      body: { username: 'vera', password: '1QAZ2WSX3EDC4RFV' },
+    });
+    const onName = await t.request('POST', '/auth/register', {
+      body: { username: 'vera', password: 'Vera-2026-01-01!' },
+    });
+    const onEmail = await t.request('POST', '/auth/register', {
+      body: { username: 'vera', email: 'vera.holm@example.com', password: 'vera.holm@example' },
+    });
+
+    assertRefusedField(common, 'body.password', /commonly used/);
+    assertRefusedField(onName, 'body.password', /besides the username/);
+    assertRefusedField(onEmail, 'body.password', /besides the username/);
+    assert.equal(await t.database.db.users.findByUsername('vera'), null);
+    const reasons = (await t.auditRows(`action = 'auth.register_failed'`)).map(
+      (row) => row.requestData.details?.reason,
+    );
+    assert.deepEqual(reasons, ['password_common', 'password_context', 'password_context']);
+  });
+});
+
+describe('registration throttle', () => {
+  let limited: TestApp;
+  before(async () => {
+    limited = await startApp({ env: { REGISTER_MAX_PER_IP: '2', REGISTER_RATE_WINDOW_SECONDS: '600' } });
+  });
+  after(async () => {
+    await limited.close();
+  });
+
+  it('refuses the 3rd registration from one address with 429 and creates no user', async () => {
+    await limited.register('wes');
+    await limited.register('xan');
+
+    const third = await limited.request('POST', '/auth/register', {
+      body: { username: 'yoko', password: PASSWORD },
+    });
+
+    assert.equal(third.status, 429, third.text);
+    assert.equal(errorCode(third), 'RATE_LIMITED');
+    const retryAfter = Number(third.headers.get('retry-after'));
+    assert.ok(retryAfter > 0 && retryAfter <= 600, `Retry-After: ${retryAfter}`);
+    assert.equal(await limited.database.db.users.findByUsername('yoko'), null);
+    const [row] = await limited.auditRows(`action = 'auth.register_rate_limited'`);
+    assert.equal(row?.responseStatus, 429);
+    assert.equal(row?.requestData.body.username, 'yoko');
+  });
+
+  it('leaves logins alone', async () => {
+    assert.equal((await limited.login('wes')).user.username, 'wes');
+  });
+});
