@@ -89,7 +89,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 }
 
 async function execute(name: string, command: Command, io: CliIo): Promise<number> {
-  const config = loadConfig(io.env);
+  // No command signs a token, so production needs no JWT_SECRET here (one set is still checked).
+  const config = loadConfig(io.env, { signsTokens: false });
   const logger = cliLogger(config);
 
   let database: OpenDatabase;

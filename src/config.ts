@@ -157,15 +157,23 @@ export interface Config {
   };
 }
 
+export interface LoadOptions {
+  /**
+   * Whether this process signs tokens (the server does). Production requires JWT_SECRET only
+   * then: the command line's migrate, status, seed and cleanup never touch a token.
+   */
+  readonly signsTokens?: boolean;
+}
+
 /** Reads and validates the environment. Throws ConfigError naming the first bad variable. */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(String(issue?.path[0] ?? 'environment'), issue?.message ?? 'is invalid');
   }
   const env = parsed.data;
-  checkConsistency(env);
+  checkConsistency(env, options.signsTokens ?? true);
 
   return deepFreeze({
     env: env.NODE_ENV,
@@ -234,11 +242,11 @@ function poolMin(env: Env): number {
 }
 
 /** Rules that span several variables. */
-function checkConsistency(env: Env): void {
+function checkConsistency(env: Env, signsTokens: boolean): void {
   if (env.DB_POOL_MIN !== undefined && env.DB_POOL_MIN > env.DB_POOL_MAX) {
     throw new ConfigError('DB_POOL_MIN', `must not exceed DB_POOL_MAX (${env.DB_POOL_MAX})`);
   }
-  if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
+  if (signsTokens && env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
     throw new ConfigError('JWT_SECRET', 'is required in production');
   }
   // 32 bytes is the key size HS256 needs to carry its full strength (RFC 7518, section 3.2).

@@ -110,6 +110,18 @@ describe('on a fresh database, step by step', () => {
     assert.equal(second.stdout, 'nothing to migrate: the database is up to date\n');
   });
 
+  it('migrate and status run in production without JWT_SECRET, which only the server needs', async () => {
+    const production = { ...env, NODE_ENV: 'production', DB_SSL: 'off' };
+
+    const migrated = await inProcess(['migrate'], production);
+    const status = await inProcess(['status'], production);
+
+    assert.equal(migrated.status, 0, migrated.stderr);
+    assert.equal(migrated.stdout, 'nothing to migrate: the database is up to date\n');
+    assert.equal(status.status, 0, status.stderr);
+    assert.match(status.stdout, /^up to date$/m);
+  });
+
   it('status, run through the bin, lists the applied migrations and exits 0', async () => {
     const result = await run(BIN, ['status'], env);
 

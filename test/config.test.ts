@@ -153,6 +153,17 @@ describe('loadConfig', () => {
       });
     }
 
+    it('requires JWT_SECRET in production only of a process that signs tokens', () => {
+      const tool = loadConfig({ NODE_ENV: 'production' }, { signsTokens: false });
+
+      assert.equal(tool.isProduction, true);
+      assert.equal(tool.jwt.secret, undefined);
+      assert.throws(
+        () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' }, { signsTokens: false }),
+        { variable: 'JWT_SECRET' },
+      );
+    });
+
     it('says why DB_POOL_MIN is refused', () => {
       assert.equal(
         refusal({ DB_POOL_MIN: '6', DB_POOL_MAX: '5' }, 'DB_POOL_MIN'),
