@@ -152,6 +152,27 @@ describe('login', () => {
     });
   }
 
+  it('keeps an unknown login only when it could be a username or email: it may be a password', async () => {
+    const typedInName = 'my Secret passphrase, typed in the wrong field';
+    const known = await call('POST', '/auth/login', { body: { username: 'nobody2', password: PASSWORD } });
+    const email = await call('POST', '/auth/login', {
+      body: { username: 'No@Body.example', password: PASSWORD },
+    });
+    const password = await call('POST', '/auth/login', {
+      body: { username: typedInName, password: PASSWORD },
+    });
+
+    assert.equal((await rowOf(known)).requestData.body.username, 'nobody2');
+    assert.equal((await rowOf(email)).requestData.body.username, 'no@body.example');
+    const row = await rowOf(password);
+    assert.equal(row.action, 'auth.login_failed');
+    assert.deepEqual(row.requestData.body, { username: '[not a username or email]', password: '[REDACTED]' });
+    assert.ok(!row.requestText!.toLowerCase().includes('passphrase'));
+    const { rows } = await t.database.db.pool.query<{ key: string }>('SELECT key FROM login_throttles');
+    assert.ok(rows.length > 0);
+    for (const { key } of rows) assert.ok(!key.includes('passphrase') && !key.includes('nobody'), key);
+  });
+
   it('writes auth.login_rate_limited for a refused attempt', async () => {
     const limited = await startApp({ database: t.database, env: { LOGIN_MAX_PER_ACCOUNT: '1' } });
     try {

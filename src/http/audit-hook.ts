@@ -35,7 +35,7 @@ export function installAuditHook(app: FastifyInstance): void {
         requestId: request.id,
         ...(isNonEmpty(request.params) && { params: request.params }),
         ...(isNonEmpty(request.query) && { query: request.query }),
-        ...(request.body !== undefined && request.body !== null && { body: bodyForAudit(request.body) }),
+        ...auditedBody(event.body ?? request.body),
         ...(event.extra && { details: event.extra }),
       }) as object,
     });
@@ -47,6 +47,7 @@ function isNonEmpty(value: unknown): boolean {
 }
 
 /** Every route takes an object; any other body is refused, and only its type is worth keeping. */
-function bodyForAudit(body: unknown): unknown {
-  return typeof body === 'object' ? body : `[${typeof body} body]`;
+function auditedBody(body: unknown): { body?: unknown } {
+  if (body === undefined || body === null) return {};
+  return { body: typeof body === 'object' ? body : `[${typeof body} body]` };
 }

@@ -42,6 +42,8 @@ export interface AuditEvent {
   resourceId?: string | number;
   /** Facts for the row that are not in the request, e.g. why a login failed. */
   extra?: Record<string, unknown>;
+  /** The body to record instead of the request's (still redacted), when the request's must not be kept. */
+  body?: unknown;
 }
 
 declare module 'fastify' {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
@@ -7,7 +9,14 @@ import { normalizeIdentity } from '../../db/validate.js';
 import { AppError, ConflictError, UserNotFoundError, UsernameTakenError } from '../../errors.js';
 import { authenticate } from '../authenticate.js';
 import { audit, caller, clientIp, userAgent } from '../context.js';
-import { emailSchema, errors, NO_CONTROL_CHARS, usernameSchema, userSchema } from '../schemas.js';
+import {
+  emailSchema,
+  errors,
+  NO_CONTROL_CHARS,
+  USERNAME_PATTERN,
+  usernameSchema,
+  userSchema,
+} from '../schemas.js';
 
 interface PasswordChange {
   currentPassword: string;
@@ -153,14 +162,19 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       const ip = clientIp(request) ?? 'unknown';
 
       const credentials = await db.users.findCredentials(login);
-      // One count per account, however it is named (username or email); unknown names count too.
-      const account = credentials ? `user:${credentials.id}` : `name:${login}`;
+      // One count per account, however it is named (username or email); unknown names count too,
+      // by digest, since an unknown "name" is often a password typed into the wrong field.
+      const account = credentials ? `user:${credentials.id}` : `name:${digest(login)}`;
+      // For the same reason, the audit row keeps an unknown login only if it could be a name.
+      const body =
+        credentials || couldBeLoginName(login) ? undefined : { ...request.body, username: UNRECOGNISED };
       const verdict = await throttle.attempt(ip, account);
       if (!verdict.allowed) {
         audit(request, {
           action: AUDIT_ACTIONS.loginRateLimited,
           userId: credentials?.id ?? null,
           resource: 'session',
+          body,
         });
         throw new AppError('RATE_LIMITED', { details: { retryAfterSeconds: verdict.retryAfterSeconds } });
       }
@@ -172,6 +186,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
           userId: credentials?.id ?? null,
           resource: 'session',
           extra: { reason: refusal },
+          body,
         });
         throw new AppError('INVALID_CREDENTIALS');
       }
@@ -336,6 +351,21 @@ async function openSession(request: FastifyRequest, userId: number) {
     userAgent(request),
   );
   return { token, expiresAt: claims.expiresAt, sessionId: session.id };
+}
+
+/** What an audit row holds in place of a login that names no account and could not be a name. */
+export const UNRECOGNISED = '[not a username or email]';
+
+const USERNAME = new RegExp(USERNAME_PATTERN);
+const EMAIL_LIKE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** Whether a (normalised) login has the shape of a username or an email address. */
+function couldBeLoginName(login: string): boolean {
+  return USERNAME.test(login) || (login.length <= 254 && EMAIL_LIKE.test(login));
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /** Usernames are compared after NFKC and lowercasing, so look-alike spellings are one name. */
