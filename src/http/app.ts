@@ -14,7 +14,7 @@ import { type Log, type Logger, loggerOptions } from '../logger.js';
 import { AuditBuffer } from './audit-buffer.js';
 import { installAuditHook } from './audit-hook.js';
 import type { Services } from './context.js';
-import { answerError, installErrorHandlers } from './error-handler.js';
+import { answerClientError, answerError, installErrorHandlers } from './error-handler.js';
 import { LoginThrottle } from './login-throttle.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
@@ -42,8 +42,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimit,
     requestTimeout: config.requestTimeoutMs,
+    http: {
+      // Given to Node's constructor too: set only afterwards (as Fastify does), a requestTimeout
+      // below the 60 s headersTimeout was not enforced until 60 s had passed.
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      // Node looks for timed-out requests only this often (30 s by default).
+      connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs),
+    },
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 100 },
     frameworkErrors: answerError,

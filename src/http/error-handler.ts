@@ -1,3 +1,6 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { isDatabaseUnavailable } from '../db/prisma-errors.js';
@@ -91,4 +94,37 @@ function fieldOf(context: string | undefined, path: string, params: Record<strin
   const extra = typeof params.additionalProperty === 'string' ? `/${params.additionalProperty}` : '';
   const pointer = `${path}${missing}${extra}`.replace(/^\//, '').replaceAll('/', '.');
   return [context ?? 'request', pointer].filter(Boolean).join('.');
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser could not read (bad syntax, an
+ * unknown method, headers over the limit) or that was not received within REQUEST_TIMEOUT_MS. No
+ * route, hook or audit row sees it; the answer is written to the socket in the usual error body,
+ * and the connection is closed. Logged at debug: a scanner can send any number of these.
+ */
+export function answerClientError(
+  this: FastifyInstance,
+  error: Error & { code?: string },
+  socket: Socket,
+): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'REQUEST_TIMEOUT'
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'HEADERS_TOO_LARGE'
+        : 'MALFORMED_REQUEST';
+  this.log.debug({ parserError: error.code, code }, 'unreadable request refused');
+  if (socket.writable) {
+    const { status } = ERROR_CODES[code];
+    const body = JSON.stringify(errorBody(code));
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+        'Content-Type: application/json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy();
 }
