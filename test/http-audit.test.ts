@@ -283,6 +283,16 @@ describe('sessions', () => {
 
     await noRowOf(await call('GET', '/auth/me', { token }));
   });
+
+  it('writes no row for an unknown path (404) or a method its path does not serve (405)', async () => {
+    const { token } = await t.signUp('joy');
+    const unknown = await call('POST', '/auth/nowhere', { token, body: { password: PASSWORD } });
+    const wrongMethod = await call('PUT', '/auth/login', { body: { username: 'joy', password: PASSWORD } });
+
+    assert.deepEqual([unknown.status, wrongMethod.status], [404, 405]);
+    await noRowOf(unknown);
+    await noRowOf(wrongMethod);
+  });
 });
 
 describe('admin actions', () => {

@@ -202,10 +202,69 @@ describe('oversized bodies', () => {
 });
 
 describe('routes, methods and parameters', () => {
-  it('answers an unknown route with 404 ROUTE_NOT_FOUND', async () => {
-    assertRefusal(await t.request('GET', '/nowhere'), 404, 'ROUTE_NOT_FOUND');
-    assertRefusal(await t.request('GET', '/auth/login'), 404, 'ROUTE_NOT_FOUND');
-    assertRefusal(await t.request('PUT', '/auth/me', { token }), 404, 'ROUTE_NOT_FOUND');
+  it('answers a path no route knows with 404 ROUTE_NOT_FOUND and no Allow header, whatever the method', async () => {
+    for (const [method, path] of [
+      ['GET', '/nowhere'],
+      ['POST', '/auth/nowhere'],
+      ['GET', '/auth/me/'],
+      ['GET', '/Auth/me'],
+      ['GET', '/auth/sessions/'], // :id matches a non-empty segment only
+      ['PUT', '/admin/users//sessions'],
+      ['GET', '/admin/users/5/sessions/6'],
+      // GET has a route here (@fastify/static's wildcard), which finds no such file.
+      ['GET', '/docs/static/missing.css'],
+    ] as const) {
+      const response = await t.request(method, path, { token });
+
+      assertRefusal(response, 404, 'ROUTE_NOT_FOUND');
+      assert.equal(response.headers.get('allow'), null, `${method} ${path}`);
+    }
+  });
+
+  it('answers a known path called with a method it does not serve with 405 and the methods it does', async () => {
+    for (const [method, path, allow] of [
+      ['PUT', '/auth/login', 'POST'],
+      ['GET', '/auth/login', 'POST'],
+      ['OPTIONS', '/auth/login', 'POST'],
+      ['GET', '/auth/logout', 'POST'],
+      ['DELETE', '/auth/register', 'POST'],
+      ['PUT', '/auth/me', 'GET, HEAD'],
+      ['POST', '/auth/sessions', 'GET, HEAD'],
+      ['GET', '/auth/sessions/7', 'DELETE'],
+      ['POST', '/admin/users', 'GET, HEAD'],
+      ['PUT', '/admin/users/5', 'DELETE, PATCH'],
+      ['POST', '/admin/users/5/sessions', 'GET, HEAD'],
+      ['DELETE', '/health', 'GET, HEAD'],
+      ['POST', '/docs/json', 'GET, HEAD'],
+      ['POST', '/docs/', 'GET, HEAD'], // a route onRoute is not told about, beside '/docs'
+      // As the router sees it: the query string aside, the path percent-decoded.
+      ['GET', '/auth/logi%6E?next=%2F', 'POST'],
+    ] as const) {
+      const response = await t.request(method, path);
+
+      assertRefusal(response, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(response.headers.get('allow'), allow, `${method} ${path}`);
+    }
+  });
+
+  it('answers 405 before it checks the caller: the method is wrong whoever asks', async () => {
+    const signedIn = await t.request('POST', '/admin/users/5/sessions', { token });
+    const anonymous = await t.request('POST', '/admin/users/5/sessions');
+
+    assert.deepEqual([signedIn.status, anonymous.status], [405, 405]);
+  });
+
+  it('answers HEAD on a path without a GET route with 405, the Allow header and no body', async () => {
+    const response = await t.request('HEAD', '/auth/login');
+
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'POST');
+    assert.equal(response.text, '');
+  });
+
+  it('serves HEAD wherever it serves GET, as the Allow header says', async () => {
+    assert.equal((await t.request('HEAD', '/auth/me', { token })).status, 200);
+    assert.equal((await t.request('HEAD', '/health')).status, 200);
   });
 
   it('checks the caller before the input: a bad session id without a token is 401', async () => {

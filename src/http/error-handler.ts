@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 
 import { isDatabaseUnavailable } from '../db/prisma-errors.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { AllowedMethods } from './allowed-methods.js';
 
 /** Fastify's own failures, each answered with a registered code. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -34,12 +35,23 @@ export function errorBody(code: ErrorCode, message?: string, details?: unknown):
 
 /**
  * Every error leaves as `{ error: { code, message, details? } }` with a registered code. 4xx are
- * logged at info, 5xx at error; a 5xx never shows its own message or stack to the client.
+ * logged at info, 5xx at error; a 5xx never shows its own message or stack to the client. Call it
+ * before any route is added: the 405 answer knows only the routes added after it.
  */
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler(answerError);
 
+  const allowed = new AllowedMethods();
+  app.addHook('onRoute', (route) => allowed.add(route));
+
   app.setNotFoundHandler((request, reply) => {
+    const methods = allowed.forUrl(request.url);
+    // A route of this very method may still send the request here (@fastify/static does when a
+    // file is missing): then the path is what is not found, not the method.
+    if (methods.length > 0 && !methods.includes(request.method)) {
+      request.log.info({ method: request.method, url: request.url, allow: methods }, 'method not allowed');
+      return reply.status(405).header('allow', methods.join(', ')).send(errorBody('METHOD_NOT_ALLOWED'));
+    }
     request.log.info({ method: request.method, url: request.url }, 'route not found');
     return reply.status(404).send(errorBody('ROUTE_NOT_FOUND'));
   });
