@@ -64,6 +64,7 @@ const envSchema = z.object({
 
   JWT_SECRET: text(),
   JWT_TTL_SECONDS: integer(3600, 60, 30 * 24 * 3600),
+  MAX_SESSIONS_PER_USER: integer(50, 1, 10_000),
   ADMIN_USERNAMES: z.string().optional().default('admin'),
   PASSWORD_BLOCKLIST_FILE: text(),
   PASSWORD_CONTEXT_WORDS: z.string().optional().default('infinity-server,infinity'),
@@ -115,6 +116,8 @@ export interface Config {
   readonly pool: PoolSettings;
   readonly ssl: { readonly mode: 'off' | 'verify'; readonly caFile: string | undefined };
   readonly jwt: { readonly secret: string | undefined; readonly ttlSeconds: number };
+  /** Sessions a user keeps at most: a login past it ends the user's oldest ones. */
+  readonly maxSessionsPerUser: number;
   readonly adminUsernames: readonly string[];
   readonly passwords: {
     /** A file of extra blocked passwords, one per line. */
@@ -194,6 +197,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: Loa
       caFile: env.DB_SSL_CA_FILE,
     },
     jwt: { secret: env.JWT_SECRET, ttlSeconds: env.JWT_TTL_SECONDS },
+    maxSessionsPerUser: env.MAX_SESSIONS_PER_USER,
     adminUsernames: env.ADMIN_USERNAMES.split(',')
       .map((name) => name.trim().normalize('NFKC').toLowerCase())
       .filter(Boolean),

@@ -63,6 +63,10 @@ describe('loadConfig', () => {
       assert.deepEqual(config.jwt, { secret: undefined, ttlSeconds: 3600 });
     });
 
+    it('keeps at most 50 sessions per user', () => {
+      assert.equal(loadConfig({}).maxSessionsPerUser, 50);
+    });
+
     it('verifies the database certificate in production', () => {
       assert.deepEqual(loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET }).ssl, {
         mode: 'verify',
@@ -79,9 +83,11 @@ describe('loadConfig', () => {
         DB_POOL_MAX: ' 5 ',
         DB_POOL_TIMEOUT: '1500',
         DB_POOL_IDLE_TIMEOUT: '250',
+        MAX_SESSIONS_PER_USER: '10000',
       });
 
       assert.equal(config.port, 8080);
+      assert.equal(config.maxSessionsPerUser, 10_000);
       assert.deepEqual(config.pool, { min: 0, max: 5, connectionTimeoutMs: 1500, idleTimeoutMs: 250 });
     });
 
@@ -146,6 +152,8 @@ describe('loadConfig', () => {
       ['a DB_SSL_CA_FILE that is not there', { DB_SSL_CA_FILE: '/nonexistent/ca.pem' }, 'DB_SSL_CA_FILE'],
       ['NODE_ENV=staging', { NODE_ENV: 'staging' }, 'NODE_ENV'],
       ['DOCS_ENABLED=maybe', { DOCS_ENABLED: 'maybe' }, 'DOCS_ENABLED'],
+      ['MAX_SESSIONS_PER_USER=0', { MAX_SESSIONS_PER_USER: '0' }, 'MAX_SESSIONS_PER_USER'],
+      ['MAX_SESSIONS_PER_USER=10001', { MAX_SESSIONS_PER_USER: '10001' }, 'MAX_SESSIONS_PER_USER'],
     ];
     for (const [name, env, variable] of cases) {
       it(`refuses ${name}`, () => {

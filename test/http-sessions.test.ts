@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 
 import { TokenService } from '../src/http/tokens.js';
-import { errorCode, JWT_SECRET, startApp, type TestApp } from './helpers/app.js';
+import { errorCode, JWT_SECRET, PASSWORD, startApp, type TestApp } from './helpers/app.js';
 
 let t: TestApp;
 let admin: string;
@@ -228,5 +228,61 @@ describe('tokens that are refused with 401 UNAUTHORIZED', () => {
     await refusedWith('Bearer not-a-jwt');
     await refusedWith(`Bearer ${token.slice(0, -2)}`);
     assert.equal((await me(token)).status, 200, 'the well-formed token itself is fine');
+  });
+});
+
+describe('MAX_SESSIONS_PER_USER', () => {
+  const CAP = 3;
+  let capped: TestApp;
+  before(async () => {
+    capped = await startApp({ env: { MAX_SESSIONS_PER_USER: String(CAP) }, database: t.database });
+  });
+  after(async () => {
+    await capped.close();
+  });
+
+  async function storedSessions(userId: number): Promise<number> {
+    const { rows } = await t.database.db.pool.query<{ count: number }>(
+      'SELECT count(*)::int AS count FROM user_sessions WHERE user_id = $1',
+      [userId],
+    );
+    return rows[0]!.count;
+  }
+
+  it('a login past the cap ends the oldest sessions: their tokens are refused, the newest works', async () => {
+    const user = await capped.register('cap');
+    const tokens: string[] = [];
+    for (let i = 0; i < CAP + 2; i += 1) tokens.push((await capped.login('cap')).token);
+    const newest = tokens[tokens.length - 1]!;
+
+    assert.equal(await storedSessions(user.id), CAP);
+    const listed = await capped.request('GET', '/auth/sessions', { token: newest });
+    assert.equal(listed.body.sessions.length, CAP);
+    assert.equal(listed.body.sessions[0].current, true);
+    for (const [i, token] of tokens.entries()) {
+      const response = await capped.request('GET', '/auth/me', { token });
+      assert.equal(response.status, i < 2 ? 401 : 200, `token ${i + 1} of ${tokens.length}`);
+      if (i < 2) assert.equal(errorCode(response), 'UNAUTHORIZED');
+    }
+  });
+
+  it('answers the login as ever, and its audit row counts the sessions it ended, when there are any', async () => {
+    const user = await capped.register('cop');
+    const answers = [];
+    for (let i = 0; i < CAP + 1; i += 1) {
+      answers.push(
+        await capped.request('POST', '/auth/login', { body: { username: 'cop', password: PASSWORD } }),
+      );
+    }
+
+    for (const answer of answers) {
+      assert.equal(answer.status, 200);
+      assert.deepEqual(Object.keys(answer.body).sort(), ['accessToken', 'expiresAt', 'tokenType', 'user']);
+    }
+    const rows = await capped.auditRows(`action = 'auth.login' AND user_id = $1`, [user.id]);
+    assert.deepEqual(
+      rows.map((row) => row.requestData.details ?? null),
+      [null, null, null, { evictedSessions: 1 }],
+    );
   });
 });

@@ -146,6 +146,61 @@ describe('SessionRepository.deleteUserSessions', () => {
   });
 });
 
+describe('SessionRepository.deleteOldestUserSessions', () => {
+  /** The ids of the user's sessions, expired or not, newest first. */
+  async function sessionIds(userId: number): Promise<number[]> {
+    const { rows } = await t.db.pool.query<{ id: number }>(
+      'SELECT id FROM user_sessions WHERE user_id = $1 ORDER BY created_at DESC, id DESC',
+      [userId],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  it("keeps the user's newest sessions, expired ones counted, and deletes the rest of theirs only", async () => {
+    const [user, other] = [await createUser(), await createUser()];
+    const expired = await createSession(user.id, -HOUR);
+    const older = await createSession(user.id, HOUR);
+    const newer = await createSession(user.id, HOUR);
+    const newest = await createSession(user.id, HOUR);
+    const others = await createSession(other.id, HOUR);
+
+    assert.equal(await t.db.sessions.deleteOldestUserSessions(user.id, 2), 2);
+
+    assert.deepEqual(await sessionIds(user.id), [newest.id, newer.id]);
+    assert.equal(await t.db.sessions.findSessionByJti(expired.tokenJti), null);
+    assert.equal(await t.db.sessions.findSessionByJti(older.tokenJti), null);
+    assert.deepEqual(await sessionIds(other.id), [others.id]);
+    assert.equal(await t.db.sessions.deleteOldestUserSessions(user.id, 2), 0, 'nothing more to delete');
+  });
+
+  it('ranks by creation time first and by id among sessions created at the same instant', async () => {
+    const user = await createUser();
+    const first = await createSession(user.id, HOUR);
+    const second = await createSession(user.id, HOUR);
+    const third = await createSession(user.id, HOUR);
+    const setCreatedAt = (at: string, where: string, id: number) =>
+      t.db.pool.query(`UPDATE user_sessions SET created_at = $1 WHERE ${where} = $2`, [at, id]);
+    await setCreatedAt('2026-01-01T00:00:00Z', 'user_id', user.id);
+    await setCreatedAt('2026-01-01T00:01:00Z', 'id', first.id);
+
+    assert.equal(await t.db.sessions.deleteOldestUserSessions(user.id, 2), 1);
+
+    assert.deepEqual(await sessionIds(user.id), [first.id, third.id]);
+    assert.equal(await t.db.sessions.findSessionByJti(second.tokenJti), null);
+  });
+
+  it('deletes nothing from a user with no more sessions than it keeps, nor for an unknown user', async () => {
+    const user = await createUser();
+    const older = await createSession(user.id, HOUR);
+    const newer = await createSession(user.id, HOUR);
+
+    assert.equal(await t.db.sessions.deleteOldestUserSessions(user.id, 2), 0);
+    assert.equal(await t.db.sessions.deleteOldestUserSessions(user.id, 10_000), 0);
+    assert.equal(await t.db.sessions.deleteOldestUserSessions(2_147_483_647, 1), 0);
+    assert.deepEqual(await sessionIds(user.id), [newer.id, older.id]);
+  });
+});
+
 describe('SessionRepository.findActiveUserSessions', () => {
   it('lists the unexpired sessions of the user, newest first', async () => {
     const [user, other] = [await createUser(), await createUser()];
@@ -202,6 +257,10 @@ describe('SessionRepository input checks', () => {
     ['a fractional user id', 'userId', () => sessions.findActiveUserSessions(1.5)],
     ['a NUL in a looked-up jti', 'tokenJti', () => sessions.findSessionByJti('\u0000')],
     ['an over-long jti to delete', 'tokenJti', () => sessions.deleteSession('j'.repeat(256))],
+    ['keeping no session', 'keep', () => sessions.deleteOldestUserSessions(1, 0)],
+    ['keeping more than 10,000 sessions', 'keep', () => sessions.deleteOldestUserSessions(1, 10_001)],
+    ['a fractional number of sessions to keep', 'keep', () => sessions.deleteOldestUserSessions(1, 1.5)],
+    ['a user id of 0 to prune', 'userId', () => sessions.deleteOldestUserSessions(0, 5)],
   ];
   for (const [what, field, call] of cases) {
     it(`refuses ${what} with InvalidInputError before the database`, async () => {

@@ -4,10 +4,13 @@ import type { PrismaClient, UserSession } from '../../generated/prisma/client.js
 
 import { InvalidInputError, UserNotFoundError } from '../../errors.js';
 import { isForeignKeyViolation, uniqueViolationFields } from '../prisma-errors.js';
-import { boundedText, ipAddress, rowId, validDate } from '../validate.js';
+import { boundedText, ipAddress, positiveInt, rowId, validDate } from '../validate.js';
 import { type PublicUser, publicUserSelect } from './users.js';
 
 const MAX_JTI_LENGTH = 255;
+
+/** Most sessions a user may be allowed to keep: the upper bound of MAX_SESSIONS_PER_USER. */
+const MAX_SESSIONS_KEPT = 10_000;
 
 export type SessionWithUser = UserSession & { user: PublicUser };
 
@@ -193,6 +196,26 @@ export class SessionRepository {
       where: { expiresAt: { lte: new Date() } },
     });
     return count;
+  }
+
+  /**
+   * Deletes the user's sessions beyond the newest `keep` (by creation, then id), expired or not,
+   * in one statement; returns how many. Called right after a login stores its session, which is
+   * then the newest and stays. Two logins of one user at the same moment each keep the newest
+   * `keep`: with `keep` 1, the earlier may find its own session already ended by the later.
+   */
+  async deleteOldestUserSessions(userId: number, keep: number): Promise<number> {
+    rowId('userId', userId);
+    positiveInt('keep', keep, MAX_SESSIONS_KEPT);
+    return this.prisma.$executeRaw`
+      DELETE FROM user_sessions
+       WHERE id IN (
+               SELECT id
+                 FROM user_sessions
+                WHERE user_id = ${userId}
+                ORDER BY created_at DESC, id DESC
+               OFFSET ${keep}
+             )`;
   }
 
   /** Deletes every session of the user; returns how many. */

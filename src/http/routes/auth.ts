@@ -192,7 +192,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       }
 
       const { passwordHash: _hash, ...user } = credentials as UserCredentials;
-      const { token, expiresAt, sessionId } = await openSession(request, user.id);
+      const { token, expiresAt, sessionId, evicted } = await openSession(request, user.id);
       await throttle.succeeded(ip, account);
 
       audit(request, {
@@ -200,6 +200,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         userId: user.id,
         resource: 'session',
         resourceId: sessionId,
+        ...(evicted > 0 && { extra: { evictedSessions: evicted } }),
       });
       return reply.send({ accessToken: token, tokenType: 'Bearer', expiresAt, user });
     },
@@ -339,9 +340,13 @@ async function checkCredentials(
   return credentials.isActive ? null : 'inactive';
 }
 
-/** Issues a token and stores its session, with the caller's address and user agent. */
+/**
+ * Issues a token and stores its session, with the caller's address and user agent. Then ends the
+ * user's oldest sessions beyond MAX_SESSIONS_PER_USER, so logging in again and again cannot pile
+ * up sessions without end; the new one, the newest, stays. `evicted` is how many ended.
+ */
 async function openSession(request: FastifyRequest, userId: number) {
-  const { db, tokens } = request.server.services;
+  const { db, tokens, config } = request.server.services;
   const { token, claims } = await tokens.issue(userId);
   const session = await db.sessions.createSession(
     userId,
@@ -350,7 +355,8 @@ async function openSession(request: FastifyRequest, userId: number) {
     clientIp(request),
     userAgent(request),
   );
-  return { token, expiresAt: claims.expiresAt, sessionId: session.id };
+  const evicted = await db.sessions.deleteOldestUserSessions(userId, config.maxSessionsPerUser);
+  return { token, expiresAt: claims.expiresAt, sessionId: session.id, evicted };
 }
 
 /** What an audit row holds in place of a login that names no account and could not be a name. */
