@@ -114,7 +114,7 @@ describe('DB_POOL_MAX', () => {
 describe('DB_POOL_TIMEOUT', () => {
   it('makes a request for a connection give up when none frees up in time', async () => {
     const db = serviceFrom({ DB_POOL_MIN: '0', DB_POOL_MAX: '1', DB_POOL_TIMEOUT: '100' });
-    const held = await db.pool.connect();
+    const held = await holdOne(db.pool);
     try {
       await assert.rejects(db.pool.connect(), /timeout exceeded when trying to connect/);
     } finally {
@@ -125,7 +125,7 @@ describe('DB_POOL_TIMEOUT', () => {
   it('is what decides how long a request waits: a long one still waits after a short one gave up', async () => {
     const short = serviceFrom({ DB_POOL_MIN: '0', DB_POOL_MAX: '1', DB_POOL_TIMEOUT: '100' });
     const long = serviceFrom({ DB_POOL_MIN: '0', DB_POOL_MAX: '1', DB_POOL_TIMEOUT: '60000' });
-    const heldShort = await short.pool.connect();
+    const heldShort = await holdOne(short.pool);
     const heldLong = await long.pool.connect();
     let longSettled = false;
     const waiting = long.pool.connect().finally(() => {
@@ -154,7 +154,9 @@ describe('DB_POOL_IDLE_TIMEOUT', () => {
 });
 
 describe('createPool with TLS', () => {
-  const settings = { min: 0, max: 1, connectionTimeoutMs: 1000, idleTimeoutMs: 1000 };
+  // The refusal comes as soon as the server answers; the timeout only stops a hang, so it leaves
+  // room for a slow connection on a loaded machine.
+  const settings = { min: 0, max: 1, connectionTimeoutMs: 10_000, idleTimeoutMs: 1000 };
   const remote = 'postgresql://app@db.example.internal:5432/app?sslmode=disable&application_name=api';
   let dir: string;
   before(async () => {
@@ -238,7 +240,8 @@ describe('DatabaseService.healthCheck', () => {
 
   // Destroys the test database, so it stays the last test of the file.
   it('answers true while the database is up, and false, without throwing, once it is gone', async () => {
-    const db = serviceFrom({ DB_POOL_MIN: '1', DB_POOL_TIMEOUT: '1000' });
+    // Connecting to a database that is gone fails at once; the timeout only bounds the first connect.
+    const db = serviceFrom({ DB_POOL_MIN: '1', DB_POOL_TIMEOUT: '10000' });
     await db.connect();
     assert.equal(await db.healthCheck(), true);
 
@@ -253,6 +256,23 @@ describe('DatabaseService.healthCheck', () => {
 // ---------------------------------------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Checks out a connection of `pool` for a test to hold. pg-pool bounds opening a new connection by
+ * the same connectionTimeoutMillis (DB_POOL_TIMEOUT) as waiting for a free one, and on a loaded
+ * machine opening one can take longer than the 100 ms these tests set. Opening is not what they
+ * time, so the bound is lifted while this one opens and put back before the test goes on.
+ */
+async function holdOne(pool: pg.Pool): Promise<pg.PoolClient> {
+  const timeout = pool.options.connectionTimeoutMillis;
+  assert.equal(timeout, 100, 'DB_POOL_TIMEOUT reached the pool');
+  pool.options.connectionTimeoutMillis = 0; // no bound
+  try {
+    return await pool.connect();
+  } finally {
+    pool.options.connectionTimeoutMillis = timeout;
+  }
+}
 
 async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
