@@ -8,7 +8,6 @@ import { after, before, describe, it } from 'node:test';
 
 import { JWT_SECRET, PASSWORD, readAuditRows, send } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { unusedPort } from './helpers/fixtures.js';
 
 /*
  * The real entry point (src/main.ts) as a child process on this file's database, with the audit
@@ -29,6 +28,7 @@ after(async () => {
 
 interface Server {
   readonly child: ChildProcess;
+  /** The address the child printed once listening: it binds a port of its own choosing. */
   readonly url: string;
   readonly port: number;
   /** Everything the child wrote to stdout and stderr so far. */
@@ -40,7 +40,8 @@ interface Server {
 }
 
 async function startServer(extraEnv: Record<string, string> = {}): Promise<Server> {
-  const port = await unusedPort();
+  // PORT=0: a port chosen by the test and handed over would be free only until the child, a
+  // second or more later, binds it; a test file running alongside can take it in between.
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {
@@ -48,7 +49,7 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<Serve
       NODE_ENV: 'test',
       LOG_LEVEL: 'info',
       HOST: '127.0.0.1',
-      PORT: String(port),
+      PORT: '0',
       DATABASE_URL: database.url,
       JWT_SECRET,
       SEED_ADMIN_PASSWORD: 'shutdown test admin password',
@@ -75,10 +76,15 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<Serve
   child.stderr!.on('data', collect);
   const exit = once(child, 'exit').then(([code]) => code as number | null);
 
+  let port = 0;
   const server: Server = {
     child,
-    port,
-    url: `http://127.0.0.1:${port}`,
+    get port() {
+      return port;
+    },
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
     output: () => output,
     waitFor(text) {
       if (output.includes(text)) return Promise.resolve();
@@ -104,6 +110,10 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<Serve
     },
   };
   await server.waitFor('is listening on');
+  await server.waitFor('(database: '); // the rest of the line that names the address
+  const listening = /is listening on http:\/\/127\.0\.0\.1:(\d+) /.exec(output);
+  assert.ok(listening, `no address in:\n${output}`);
+  port = Number(listening[1]);
   return server;
 }
 
