@@ -147,30 +147,41 @@ describe('login', () => {
         resource: 'session',
         responseStatus: 401,
       });
-      assert.deepEqual(row.requestData.details, { reason });
+      assert.equal(row.requestData.details.reason, reason);
+      assert.equal('loginFingerprint' in row.requestData.details, reason === 'unknown_user');
       assert.ok(!row.requestText!.includes(password));
     });
   }
 
-  it('keeps an unknown login only when it could be a username or email: it may be a password', async () => {
+  it('never keeps the login name as typed: an unknown one leaves only its keyed fingerprint', async () => {
     const typedInName = 'my Secret passphrase, typed in the wrong field';
-    const known = await call('POST', '/auth/login', { body: { username: 'nobody2', password: PASSWORD } });
-    const email = await call('POST', '/auth/login', {
-      body: { username: 'No@Body.example', password: PASSWORD },
-    });
-    const password = await call('POST', '/auth/login', {
-      body: { username: typedInName, password: PASSWORD },
-    });
+    const attempts = [
+      { username: typedInName, password: PASSWORD },
+      { username: typedInName, password: PASSWORD },
+      { username: 'Other.Secret@Passphrase.example', password: PASSWORD },
+      { username: 'bea', password: 'not the password at all' },
+      { username: 'Schema-Refused Passphrase', password: '' },
+    ];
+    const rows = [];
+    for (const body of attempts) rows.push(await rowOf(await call('POST', '/auth/login', { body })));
 
-    assert.equal((await rowOf(known)).requestData.body.username, 'nobody2');
-    assert.equal((await rowOf(email)).requestData.body.username, 'no@body.example');
-    const row = await rowOf(password);
-    assert.equal(row.action, 'auth.login_failed');
-    assert.deepEqual(row.requestData.body, { username: '[not a username or email]', password: '[REDACTED]' });
-    assert.ok(!row.requestText!.toLowerCase().includes('passphrase'));
-    const { rows } = await t.database.db.pool.query<{ key: string }>('SELECT key FROM login_throttles');
-    assert.ok(rows.length > 0);
-    for (const { key } of rows) assert.ok(!key.includes('passphrase') && !key.includes('nobody'), key);
+    for (const row of rows) {
+      assert.equal(row.requestData.body.username, '[not recorded]');
+      assert.doesNotMatch(row.requestText!, /passphrase|bea/i);
+    }
+    const fingerprints = rows.map((row) => row.requestData.details?.loginFingerprint);
+    assert.match(fingerprints[0], /^[\w-]{22}$/);
+    assert.equal(fingerprints[1], fingerprints[0], 'the same name twice: the same fingerprint');
+    assert.notEqual(fingerprints[2], fingerprints[0]);
+    assert.equal(fingerprints[3], undefined, 'a known account is named by the row user');
+    assert.equal(rows[3]!.userId, bea.id);
+    assert.equal(rows[4]!.responseStatus, 400);
+    const { rows: keys } = await t.database.db.pool.query<{ key: string }>('SELECT key FROM login_throttles');
+    assert.ok(
+      keys.some(({ key }) => key.endsWith(fingerprints[0])),
+      'throttled by the fingerprint',
+    );
+    for (const { key } of keys) assert.doesNotMatch(key, /passphrase/i);
   });
 
   it('writes auth.login_rate_limited for a refused attempt', async () => {

@@ -66,6 +66,30 @@ describe('POST /auth/password', () => {
     assert.ok(!row.requestText?.includes(PASSWORD) && !row.requestText?.includes(NEW_PASSWORD));
   });
 
+  it('lets one of two racing changes win: the other gets 403 and its session ends', async () => {
+    const first = await t.signUp('olga');
+    const second = await t.login('olga');
+    const passwords = ['a lantern by the northern gate', 'the river runs under the bridge'];
+
+    const responses = await Promise.all([
+      change(first.token, { currentPassword: PASSWORD, newPassword: passwords[0] }),
+      change(second.token, { currentPassword: PASSWORD, newPassword: passwords[1] }),
+    ]);
+
+    assert.deepEqual(responses.map((response) => response.status).sort(), [200, 403]);
+    const won = responses[0]!.status === 200 ? 0 : 1;
+    const winner = [first, second][won]!;
+    const loser = [first, second][1 - won]!;
+    assert.equal(errorCode(responses[1 - won]!), 'CURRENT_PASSWORD_INCORRECT');
+    assert.equal((await t.request('GET', '/auth/me', { token: winner.token })).status, 200);
+    assert.equal((await t.request('GET', '/auth/me', { token: loser.token })).status, 401);
+    assert.equal((await t.login('olga', passwords[won])).user.id, first.user.id);
+    const lost = await t.request('POST', '/auth/login', {
+      body: { username: 'olga', password: passwords[1 - won] },
+    });
+    assert.equal(lost.status, 401);
+  });
+
   it('answers 403 CURRENT_PASSWORD_INCORRECT for a wrong current password and changes nothing', async () => {
     const signedIn = await t.signUp('rae');
 

@@ -91,6 +91,81 @@ describe('SessionRepository.createSession', () => {
   });
 });
 
+describe('SessionRepository.createLoginSession', () => {
+  const login = (userId: number, passwordHash = 'secret-hash') => ({
+    userId,
+    passwordHash,
+    tokenJti: unique('jti-'),
+    expiresAt: new Date(Date.now() + HOUR),
+    ipAddress: '2001:db8::7',
+    userAgent: 'curl/8.5',
+  });
+
+  it('stores the session of an active user whose hash is still the one verified', async () => {
+    const user = await createUser();
+    const input = login(user.id);
+
+    const session = await t.db.sessions.createLoginSession(input);
+
+    assert.ok(session);
+    assert.deepEqual(
+      { ...session, id: 0, createdAt: null },
+      {
+        id: 0,
+        userId: user.id,
+        tokenJti: input.tokenJti,
+        expiresAt: input.expiresAt,
+        ipAddress: '2001:db8::7',
+        userAgent: 'curl/8.5',
+        createdAt: null,
+      },
+    );
+    assert.deepEqual(
+      await t.db.sessions.findSessionByJti(input.tokenJti).then((found) => found?.id),
+      session.id,
+    );
+  });
+
+  it('stores nothing and answers null once the hash has changed, the user is inactive or gone', async () => {
+    const changed = await createUser();
+    await t.db.users.update(changed.id, { passwordHash: 'another hash' });
+    const inactive = await createUser();
+    await t.db.users.update(inactive.id, { isActive: false });
+
+    assert.equal(await t.db.sessions.createLoginSession(login(changed.id)), null);
+    assert.equal(await t.db.sessions.createLoginSession(login(inactive.id)), null);
+    assert.equal(await t.db.sessions.createLoginSession(login(1_999_999_999)), null);
+    const { rows } = await t.db.pool.query(
+      'SELECT count(*)::int AS n FROM user_sessions WHERE user_id = ANY($1)',
+      [[changed.id, inactive.id]],
+    );
+    assert.equal(rows[0].n, 0);
+  });
+
+  // PGlite serves every connection from one backend, so a second connection cannot wait on a lock.
+  it('waits for a password change in flight and then stores nothing', { skip: !onPostgres }, async () => {
+    const user = await createUser();
+    const changer = await t.db.pool.connect();
+    try {
+      await changer.query('BEGIN');
+      await changer.query(`UPDATE users SET password_hash = 'changed' WHERE id = $1`, [user.id]);
+      let settled = false;
+      const pending = t.db.sessions.createLoginSession(login(user.id)).finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(settled, false, 'the login waits for the change to commit');
+      await changer.query(`DELETE FROM user_sessions WHERE user_id = $1`, [user.id]);
+      await changer.query('COMMIT');
+
+      assert.equal(await pending, null);
+      assert.equal((await t.db.sessions.findActiveUserSessions(user.id)).length, 0);
+    } finally {
+      changer.release();
+    }
+  });
+});
+
 describe('SessionRepository.findSessionByJti', () => {
   it('returns the session with its user, without the hash, expired or not', async () => {
     const user = await createUser();
@@ -261,6 +336,23 @@ describe('SessionRepository input checks', () => {
     ['keeping more than 10,000 sessions', 'keep', () => sessions.deleteOldestUserSessions(1, 10_001)],
     ['a fractional number of sessions to keep', 'keep', () => sessions.deleteOldestUserSessions(1, 1.5)],
     ['a user id of 0 to prune', 'userId', () => sessions.deleteOldestUserSessions(0, 5)],
+    [
+      'a login session without a hash',
+      'passwordHash',
+      () => sessions.createLoginSession({ userId: 1, passwordHash: '', tokenJti: 'j', expiresAt: later }),
+    ],
+    [
+      'a login session from a bad address',
+      'ipAddress',
+      () =>
+        sessions.createLoginSession({
+          userId: 1,
+          passwordHash: 'h',
+          tokenJti: 'j',
+          expiresAt: later,
+          ipAddress: 'localhost',
+        }),
+    ],
   ];
   for (const [what, field, call] of cases) {
     it(`refuses ${what} with InvalidInputError before the database`, async () => {

@@ -248,7 +248,7 @@ describe('UserRepository.update', () => {
 });
 
 describe('UserRepository.changePassword', () => {
-  it('sets the hash and ends every session but the one kept, returning how many ended', async () => {
+  it('replaces the hash and ends every session but the one kept, returning how many ended', async () => {
     const user = await createUser();
     const kept = await createSession(user.id, 3600_000);
     await createSession(user.id, 3600_000);
@@ -256,7 +256,11 @@ describe('UserRepository.changePassword', () => {
     const other = await createUser();
     const othersSession = await createSession(other.id, 3600_000);
 
-    const ended = await t.db.users.changePassword(user.id, 'new hash', kept.id);
+    const ended = await t.db.users.changePassword(user.id, {
+      from: 'h',
+      to: 'new hash',
+      keepSessionId: kept.id,
+    });
 
     assert.equal(ended, 2);
     assert.equal((await t.db.users.findCredentials(user.username))?.passwordHash, 'new hash');
@@ -273,15 +277,40 @@ describe('UserRepository.changePassword', () => {
     const user = await createUser();
     await createSession(user.id, 3600_000);
 
-    assert.equal(await t.db.users.changePassword(user.id, 'another hash'), 1);
+    assert.equal(await t.db.users.changePassword(user.id, { from: 'h', to: 'another hash' }), 1);
     assert.equal((await t.db.sessions.findActiveUserSessions(user.id)).length, 0);
   });
 
-  it("raises UserNotFoundError for a missing user and ends no one else's sessions", async () => {
+  it('changes nothing and answers null when the hash is no longer the one it replaces', async () => {
+    const user = await createUser();
+    await createSession(user.id, 3600_000);
+
+    assert.equal(await t.db.users.changePassword(user.id, { from: 'stale hash', to: 'x' }), null);
+    assert.equal((await t.db.users.findCredentials(user.username))?.passwordHash, 'h');
+    assert.equal((await t.db.sessions.findActiveUserSessions(user.id)).length, 1);
+  });
+
+  it('lets exactly one of two racing changes from the same hash win', async () => {
+    const user = await createUser();
+
+    const results = await Promise.all([
+      t.db.users.changePassword(user.id, { from: 'h', to: 'first' }),
+      t.db.users.changePassword(user.id, { from: 'h', to: 'second' }),
+    ]);
+
+    assert.deepEqual(
+      results.map((result) => result === null),
+      results[0] === null ? [true, false] : [false, true],
+    );
+    const winner = results[0] === null ? 'second' : 'first';
+    assert.equal((await t.db.users.findCredentials(user.username))?.passwordHash, winner);
+  });
+
+  it("answers null for a missing user and ends no one else's sessions", async () => {
     const bystander = await createUser();
     await createSession(bystander.id, 3600_000);
 
-    await assert.rejects(t.db.users.changePassword(1_999_999_999, 'h'), UserNotFoundError);
+    assert.equal(await t.db.users.changePassword(1_999_999_999, { from: 'h', to: 'x' }), null);
     assert.equal((await t.db.sessions.findActiveUserSessions(bystander.id)).length, 1);
   });
 });
@@ -448,8 +477,16 @@ describe('UserRepository input checks', () => {
     ['a hash over 255', 'passwordHash', () => users.create({ username: 'x', passwordHash: 'h'.repeat(256) })],
     ['a NUL in a lookup', 'username', () => users.findByUsername('a\u0000')],
     ['a NUL in a login', 'login', () => users.findCredentials('a\u0000')],
-    ['a new hash over 255', 'passwordHash', () => users.changePassword(1, 'h'.repeat(256))],
-    ['a kept session id of 0', 'keepSessionId', () => users.changePassword(1, 'h', 0)],
+    [
+      'a new hash over 255',
+      'passwordHash',
+      () => users.changePassword(1, { from: 'h', to: 'h'.repeat(256) }),
+    ],
+    [
+      'a kept session id of 0',
+      'keepSessionId',
+      () => users.changePassword(1, { from: 'h', to: 'h', keepSessionId: 0 }),
+    ],
     ['an id of 0', 'id', () => users.findById(0)],
     ['a negative id', 'id', () => users.delete(-1)],
     ['a fractional id', 'id', () => users.update(1.5, { isActive: true })],

@@ -35,7 +35,7 @@ export function installAuditHook(app: FastifyInstance): void {
         requestId: request.id,
         ...(isNonEmpty(request.params) && { params: request.params }),
         ...(isNonEmpty(request.query) && { query: request.query }),
-        ...auditedBody(event.body ?? request.body),
+        ...auditedBody(request.routeOptions.config.auditBody?.(request.body) ?? request.body),
         ...(event.extra && { details: event.extra }),
       }) as object,
     });

@@ -42,8 +42,6 @@ export interface AuditEvent {
   resourceId?: string | number;
   /** Facts for the row that are not in the request, e.g. why a login failed. */
   extra?: Record<string, unknown>;
-  /** The body to record instead of the request's (still redacted), when the request's must not be kept. */
-  body?: unknown;
 }
 
 declare module 'fastify' {
@@ -57,6 +55,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The audit row this route writes unless its handler records another outcome. */
     audit?: AuditEvent;
+    /** What of the request body the route's audit rows keep (before redaction); all of it if unset. */
+    auditBody?: (body: unknown) => unknown;
   }
 }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 
 import { jwtVerify, SignJWT } from 'jose';
 
@@ -34,6 +34,18 @@ export class TokenService {
       .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
       .sign(this.key);
     return { token, claims: { userId, jti, expiresAt } };
+  }
+
+  /**
+   * A keyed digest of `text`, the same in every instance that shares JWT_SECRET: it tells whether
+   * two values were equal without keeping either, and no dictionary reverses it without the key.
+   */
+  fingerprint(text: string): string {
+    return createHmac('sha256', this.key)
+      .update('fingerprint\u0000')
+      .update(text)
+      .digest('base64url')
+      .slice(0, 22);
   }
 
   /** The token's claims, or null for anything invalid: bad signature, expired, malformed. */

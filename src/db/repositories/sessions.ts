@@ -116,12 +116,48 @@ export class PrismaSessionCheck implements SessionCheck {
   }
 }
 
+/** What a login stores, and the state of the user it verified the password against. */
+export interface LoginSessionInput {
+  userId: number;
+  /** The hash the password was verified against: the session is stored only if it is still the one. */
+  passwordHash: string;
+  tokenJti: string;
+  expiresAt: Date;
+  ipAddress?: string | null;
+  userAgent?: string | null;
+}
+
+/**
+ * A login's session, stored only while its user is active and still has the password hash the
+ * login verified. Share-locking the user row orders it against a password change or deactivation
+ * of the same user: whichever commits first, the other sees it. Otherwise a change committed while
+ * the password was being verified (tens of milliseconds) would delete the sessions it saw and miss
+ * the one stored just after, which would outlive the password it was opened with.
+ */
+const INSERT_LOGIN_SESSION = `
+  INSERT INTO user_sessions (user_id, token_jti, expires_at, ip_address, user_agent)
+  SELECT u.id, $2, $3, $4::inet, $5
+    FROM users u
+   WHERE u.id = $1 AND u.is_active AND u.password_hash = $6
+     FOR SHARE
+  RETURNING id, user_id, token_jti, expires_at, host(ip_address) AS ip_address, user_agent, created_at`;
+
+interface LoginSessionRow {
+  id: number;
+  user_id: number;
+  token_jti: string;
+  expires_at: Date;
+  ip_address: string | null;
+  user_agent: string | null;
+  created_at: Date;
+}
+
 export class SessionRepository {
   readonly check: SessionCheck;
 
   constructor(
     private readonly prisma: PrismaClient,
-    pool: pg.Pool,
+    private readonly pool: pg.Pool,
     options: { preparedStatements?: boolean } = {},
   ) {
     this.check = new SqlSessionCheck(pool, options);
@@ -151,6 +187,41 @@ export class SessionRepository {
     } catch (error) {
       if (isForeignKeyViolation(error)) throw new UserNotFoundError(userId);
       if (uniqueViolationFields(error) !== undefined) {
+        throw new InvalidInputError('tokenJti', 'already names a session');
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Stores the session of a login that verified `passwordHash`; null, storing nothing, when the
+   * user is gone, inactive or has another password hash by now. See INSERT_LOGIN_SESSION.
+   */
+  async createLoginSession(input: LoginSessionInput): Promise<UserSession | null> {
+    const values = [
+      rowId('userId', input.userId),
+      boundedText('tokenJti', input.tokenJti, MAX_JTI_LENGTH),
+      validDate('expiresAt', input.expiresAt),
+      ipAddress(input.ipAddress) ?? null,
+      stripNul(input.userAgent),
+      boundedText('passwordHash', input.passwordHash, 255),
+    ];
+    try {
+      // Unnamed: the embedded database serves every connection from one backend (see SqlSessionCheck).
+      const { rows } = await this.pool.query<LoginSessionRow>({ text: INSERT_LOGIN_SESSION, values });
+      const row = rows[0];
+      if (row === undefined) return null;
+      return {
+        id: row.id,
+        userId: row.user_id,
+        tokenJti: row.token_jti,
+        expiresAt: row.expires_at,
+        ipAddress: row.ip_address,
+        userAgent: row.user_agent,
+        createdAt: row.created_at,
+      };
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
         throw new InvalidInputError('tokenJti', 'already names a session');
       }
       throw error;

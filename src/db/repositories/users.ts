@@ -103,25 +103,29 @@ export class UserRepository {
   }
 
   /**
-   * Sets a new password hash and ends every session of the user except `keepSessionId`, in one
-   * transaction, so no session opened with the old password outlives it. Returns how many
-   * sessions ended. Throws UserNotFoundError when there is no such user.
+   * Replaces the password hash `from` with `to` and ends every session of the user except
+   * `keepSessionId`, in one transaction, so no session opened with the old password outlives it.
+   * Returns how many sessions ended, or null, changing nothing, when the user is gone or its hash
+   * is no longer `from`: of two changes racing from the same password, only the first wins.
    */
-  async changePassword(id: number, passwordHash: string, keepSessionId?: number): Promise<number> {
+  async changePassword(
+    id: number,
+    change: { from: string; to: string; keepSessionId?: number },
+  ): Promise<number | null> {
     rowId('id', id);
-    if (keepSessionId !== undefined) rowId('keepSessionId', keepSessionId);
-    const hash = boundedText('passwordHash', passwordHash, 255);
-    const others = keepSessionId === undefined ? {} : { id: { not: keepSessionId } };
-    try {
-      const [, ended] = await this.prisma.$transaction([
-        this.prisma.user.update({ where: { id }, data: { passwordHash: hash }, select: { id: true } }),
-        this.prisma.userSession.deleteMany({ where: { userId: id, ...others } }),
-      ]);
+    if (change.keepSessionId !== undefined) rowId('keepSessionId', change.keepSessionId);
+    const from = boundedText('from', change.from, 255);
+    const to = boundedText('passwordHash', change.to, 255);
+    const others = change.keepSessionId === undefined ? {} : { id: { not: change.keepSessionId } };
+    return this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.user.updateMany({
+        where: { id, passwordHash: from },
+        data: { passwordHash: to },
+      });
+      if (count === 0) return null;
+      const ended = await tx.userSession.deleteMany({ where: { userId: id, ...others } });
       return ended.count;
-    } catch (error) {
-      if (isRecordNotFound(error)) throw new UserNotFoundError(id);
-      throw error;
-    }
+    });
   }
 
   /**

@@ -1,22 +1,13 @@
-import { createHash } from 'node:crypto';
-
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { AUDIT_ACTIONS } from '../../audit-actions.js';
 import { hashPassword, PASSWORD_PROBLEMS, verifyAgainstDecoy, verifyPassword } from '../../auth/passwords.js';
 import type { UserCredentials } from '../../db/repositories/users.js';
 import { normalizeIdentity } from '../../db/validate.js';
-import { AppError, ConflictError, UserNotFoundError, UsernameTakenError } from '../../errors.js';
+import { AppError, ConflictError, UsernameTakenError } from '../../errors.js';
 import { authenticate } from '../authenticate.js';
 import { audit, caller, clientIp, userAgent } from '../context.js';
-import {
-  emailSchema,
-  errors,
-  NO_CONTROL_CHARS,
-  USERNAME_PATTERN,
-  usernameSchema,
-  userSchema,
-} from '../schemas.js';
+import { emailSchema, errors, NO_CONTROL_CHARS, usernameSchema, userSchema } from '../schemas.js';
 
 interface PasswordChange {
   currentPassword: string;
@@ -154,27 +145,26 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: loginSchema,
       preValidation: normalizeUsername,
-      config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' } },
+      config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' }, auditBody: withholdLogin },
     },
     async (request, reply) => {
-      const { db, throttle } = request.server.services;
+      const { db, throttle, tokens } = request.server.services;
       const { username: login, password } = request.body;
       const ip = clientIp(request) ?? 'unknown';
 
       const credentials = await db.users.findCredentials(login);
-      // One count per account, however it is named (username or email); unknown names count too,
-      // by digest, since an unknown "name" is often a password typed into the wrong field.
-      const account = credentials ? `user:${credentials.id}` : `name:${digest(login)}`;
-      // For the same reason, the audit row keeps an unknown login only if it could be a name.
-      const body =
-        credentials || couldBeLoginName(login) ? undefined : { ...request.body, username: UNRECOGNISED };
+      // One count per account, however it is named (username or email). Unknown names count too,
+      // by fingerprint: an unknown "name" is often a password typed into the wrong field.
+      const fingerprint = credentials ? undefined : tokens.fingerprint(login);
+      const account = credentials ? `user:${credentials.id}` : `name:${fingerprint}`;
+      const unknownName = fingerprint === undefined ? undefined : { loginFingerprint: fingerprint };
       const verdict = await throttle.attempt(ip, account);
       if (!verdict.allowed) {
         audit(request, {
           action: AUDIT_ACTIONS.loginRateLimited,
           userId: credentials?.id ?? null,
           resource: 'session',
-          body,
+          extra: unknownName,
         });
         throw new AppError('RATE_LIMITED', { details: { retryAfterSeconds: verdict.retryAfterSeconds } });
       }
@@ -185,14 +175,24 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
           action: AUDIT_ACTIONS.loginFailed,
           userId: credentials?.id ?? null,
           resource: 'session',
-          extra: { reason: refusal },
-          body,
+          extra: { reason: refusal, ...unknownName },
         });
         throw new AppError('INVALID_CREDENTIALS');
       }
 
-      const { passwordHash: _hash, ...user } = credentials as UserCredentials;
-      const { token, expiresAt, sessionId, evicted } = await openSession(request, user.id);
+      const { passwordHash, ...user } = credentials as UserCredentials;
+      const opened = await openSession(request, user.id, passwordHash);
+      if (opened === null) {
+        // Deactivated, deleted or given a new password while this one was being verified.
+        audit(request, {
+          action: AUDIT_ACTIONS.loginFailed,
+          userId: user.id,
+          resource: 'session',
+          extra: { reason: 'changed_meanwhile' },
+        });
+        throw new AppError('INVALID_CREDENTIALS');
+      }
+      const { token, expiresAt, sessionId, evicted } = opened;
       await throttle.succeeded(ip, account);
 
       audit(request, {
@@ -305,11 +305,17 @@ async function changePassword(request: FastifyRequest<{ Body: PasswordChange }>)
     failed(`password_${problem}`);
     throw passwordRefused('body.newPassword', problem);
   }
-  const passwordHash = await hashPassword(newPassword);
-  const revoked = await db.users.changePassword(auth.userId, passwordHash, auth.sessionId).catch((error) => {
-    // Deleted between the session check and now: the caller is no longer anyone.
-    throw error instanceof UserNotFoundError ? new AppError('UNAUTHORIZED') : error;
+  const revoked = await db.users.changePassword(auth.userId, {
+    from: credentials.passwordHash,
+    to: await hashPassword(newPassword),
+    keepSessionId: auth.sessionId,
   });
+  if (revoked === null) {
+    // Another change (or a deletion) committed since the current password was checked: the
+    // password the caller gave is no longer the current one.
+    failed('password_changed_meanwhile');
+    throw new AppError('CURRENT_PASSWORD_INCORRECT');
+  }
 
   audit(request, {
     action: AUDIT_ACTIONS.passwordChange,
@@ -345,33 +351,32 @@ async function checkCredentials(
  * user's oldest sessions beyond MAX_SESSIONS_PER_USER, so logging in again and again cannot pile
  * up sessions without end; the new one, the newest, stays. `evicted` is how many ended.
  */
-async function openSession(request: FastifyRequest, userId: number) {
+async function openSession(request: FastifyRequest, userId: number, passwordHash: string) {
   const { db, tokens, config } = request.server.services;
   const { token, claims } = await tokens.issue(userId);
-  const session = await db.sessions.createSession(
+  const session = await db.sessions.createLoginSession({
     userId,
-    claims.jti,
-    claims.expiresAt,
-    clientIp(request),
-    userAgent(request),
-  );
+    passwordHash,
+    tokenJti: claims.jti,
+    expiresAt: claims.expiresAt,
+    ipAddress: clientIp(request),
+    userAgent: userAgent(request),
+  });
+  if (session === null) return null;
   const evicted = await db.sessions.deleteOldestUserSessions(userId, config.maxSessionsPerUser);
   return { token, expiresAt: claims.expiresAt, sessionId: session.id, evicted };
 }
 
-/** What an audit row holds in place of a login that names no account and could not be a name. */
-export const UNRECOGNISED = '[not a username or email]';
+/**
+ * The login route's audit rows never keep the login name as typed: the row's user says who it was
+ * when the account exists, and a name that matches no account is often a password typed into the
+ * wrong field (those rows carry its keyed fingerprint instead, so repeated tries show).
+ */
+export const LOGIN_NOT_RECORDED = '[not recorded]';
 
-const USERNAME = new RegExp(USERNAME_PATTERN);
-const EMAIL_LIKE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
-/** Whether a (normalised) login has the shape of a username or an email address. */
-function couldBeLoginName(login: string): boolean {
-  return USERNAME.test(login) || (login.length <= 254 && EMAIL_LIKE.test(login));
-}
-
-function digest(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
+function withholdLogin(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || !('username' in body)) return body;
+  return { ...body, username: LOGIN_NOT_RECORDED };
 }
 
 /** Usernames are compared after NFKC and lowercasing, so look-alike spellings are one name. */
