@@ -2,8 +2,9 @@
  * `npm run example`: a walk through the API against a running server.
  *   BASE_URL        the server (default http://127.0.0.1:3000)
  *   ADMIN_PASSWORD  the admin's password (SEED_ADMIN_PASSWORD, or the one `npm start` printed)
- * Two users register and sign in from two user agents, list and revoke sessions; the admin
- * searches, deactivates one of them and reads the audit trail. Safe to run again: names are fresh.
+ * Two users register and sign in from two user agents, list and revoke sessions, and one changes
+ * her password; the admin searches, deactivates one of them and reads the audit trail. Safe to
+ * run again: names are fresh.
  */
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
 const adminPassword = process.env.ADMIN_PASSWORD;
@@ -85,13 +86,37 @@ async function main(): Promise<void> {
     await call('GET', '/auth/me', { token: laptop.body.accessToken }),
   );
 
+  const laptopAgain = await call('POST', '/auth/login', {
+    body: { username: alice.username, password: alice.password },
+    agent: 'Firefox/133 (laptop)',
+  });
+  const newPassword = 'a lantern by the northern gate';
+  show(
+    '9. alice signs in on the laptop again, then changes her password from the phone',
+    await call('POST', '/auth/password', {
+      token: phone.body.accessToken,
+      body: { currentPassword: alice.password, newPassword },
+    }),
+  );
+  const [laptopNow, phoneNow] = await Promise.all([
+    call('GET', '/auth/me', { token: laptopAgain.body.accessToken }),
+    call('GET', '/auth/me', { token: phone.body.accessToken }),
+  ]);
+  show('10. the laptop is signed out, the phone is not', laptopNow, {
+    laptop: laptopNow.status,
+    phone: phoneNow.status,
+  });
+
   const bobLogin = await call('POST', '/auth/login', { body: bob, agent: 'curl/8' });
-  show('9. bob tries the admin API', await call('GET', '/admin/users', { token: bobLogin.body.accessToken }));
+  show(
+    '11. bob tries the admin API',
+    await call('GET', '/admin/users', { token: bobLogin.body.accessToken }),
+  );
 
   const admin = await call('POST', '/auth/login', { body: { username: 'admin', password: adminPassword } });
   if (admin.status !== 200) throw new Error(`admin sign-in failed (${admin.status}): check ADMIN_PASSWORD`);
   const found = await call('GET', `/admin/users?search=${tag}&limit=10`, { token: admin.body.accessToken });
-  show(`10. admin searches for "${tag}"`, found, {
+  show(`12. admin searches for "${tag}"`, found, {
     total: found.body.total,
     users: found.body.users.map((u: any) => u.username),
   });
@@ -100,30 +125,31 @@ async function main(): Promise<void> {
     token: admin.body.accessToken,
     body: { isActive: false },
   });
-  show('11. admin deactivates bob', patched, {
+  show('13. admin deactivates bob', patched, {
     username: patched.body.user.username,
     isActive: patched.body.user.isActive,
   });
   show(
-    "12. bob's token is dead at once",
+    "14. bob's token is dead at once",
     await call('GET', '/auth/me', { token: bobLogin.body.accessToken }),
   );
   show(
-    '13. bob cannot sign in: same answer as a wrong password',
+    '15. bob cannot sign in: same answer as a wrong password',
     await call('POST', '/auth/login', { body: bob }),
   );
 
   await new Promise((resolve) => setTimeout(resolve, 1000)); // audit rows are written in batches
-  const trail = await call('GET', '/admin/audit-logs?limit=12', { token: admin.body.accessToken });
+  const trail = await call('GET', '/admin/audit-logs?limit=14', { token: admin.body.accessToken });
   show(
-    '14. admin reads the audit trail, newest first',
+    '16. admin reads the audit trail, newest first',
     trail,
     trail.body.items.map((i: any) => `${i.action} ${i.responseStatus} ${i.userAgent ?? ''}`.trim()),
   );
-  const secretsLeaked =
-    JSON.stringify(trail.body).includes(alice.password) || JSON.stringify(trail.body).includes(bob.password);
+  const secretsLeaked = [alice.password, bob.password, newPassword].some((secret) =>
+    JSON.stringify(trail.body).includes(secret),
+  );
   process.stdout.write(
-    `15. passwords in the audit trail: ${secretsLeaked ? 'FOUND (bug!)' : 'none, redacted'}\n`,
+    `17. passwords in the audit trail: ${secretsLeaked ? 'FOUND (bug!)' : 'none, redacted'}\n`,
   );
 }
 
