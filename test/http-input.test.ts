@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import type { FastifyRequest } from 'fastify';
+
 import { ERROR_CODES } from '../src/errors.js';
+import { MAX_NORMALIZED_USERNAME, normalizeUsername } from '../src/http/routes/auth.js';
 import { PASSWORD, type RequestOptions, type Response, startApp, type TestApp } from './helpers/app.js';
 
 /*
@@ -198,6 +201,36 @@ describe('oversized bodies', () => {
 
     assert.equal(response.status, 413);
     assert.equal(JSON.parse(text).error.code, 'PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('usernames too long to be worth normalising', () => {
+  // U+FDFA becomes 18 characters under NFKC: 1,100 of them are 19,800 once normalised.
+  const huge = '\ufdfa'.repeat(MAX_NORMALIZED_USERNAME + 76);
+
+  for (const path of ['/auth/register', '/auth/login']) {
+    it(`${path} refuses one as sent, without normalising it, with 400 VALIDATION_FAILED`, async () => {
+      const response = await t.request('POST', path, { body: { username: huge, password: PASSWORD } });
+
+      assertRefusal(response, 400, 'VALIDATION_FAILED');
+      assert.equal(response.body.error.details[0].field, 'body.username');
+      const [row] = await t.auditRows(`request_data->>'requestId' = $1`, [
+        response.headers.get('x-request-id'),
+      ]);
+      assert.ok(row, 'the request wrote its audit row');
+      assert.equal(row.requestData.body.username, `${huge.slice(0, 256)}…[cut]`, 'recorded as sent');
+    });
+  }
+
+  it('normalises up to MAX_NORMALIZED_USERNAME UTF-16 units, and leaves one more as it is', async () => {
+    const atBound = { body: { username: 'Ａ'.repeat(MAX_NORMALIZED_USERNAME) } };
+    const past = { body: { username: 'Ａ'.repeat(MAX_NORMALIZED_USERNAME + 1) } };
+
+    await normalizeUsername(atBound as unknown as FastifyRequest);
+    await normalizeUsername(past as unknown as FastifyRequest);
+
+    assert.equal(atBound.body.username, 'a'.repeat(MAX_NORMALIZED_USERNAME));
+    assert.equal(past.body.username, 'Ａ'.repeat(MAX_NORMALIZED_USERNAME + 1));
   });
 });
 
