@@ -107,11 +107,18 @@ describe('per account', () => {
 });
 
 describe('per address', () => {
+  const from = (ip: string) => ({ 'x-forwarded-for': ip });
   let proxied: TestApp;
   before(async () => {
     proxied = await startApp({
       database: t.database,
-      env: { ...limits, LOGIN_MAX_PER_ACCOUNT: '100', LOGIN_MAX_PER_IP: '3', TRUST_PROXY: 'true' },
+      env: {
+        ...limits,
+        LOGIN_MAX_PER_ACCOUNT: '100',
+        LOGIN_MAX_PER_IP: '3',
+        REGISTER_MAX_PER_IP: '1',
+        TRUST_PROXY: 'true',
+      },
     });
   });
   after(async () => {
@@ -119,7 +126,6 @@ describe('per address', () => {
   });
 
   it('refuses the 4th attempt from one address, across accounts, and not from another address', async () => {
-    const from = (ip: string) => ({ 'x-forwarded-for': ip });
     const statuses = [];
     for (const username of ['ip-a', 'ip-b', 'ip-c']) {
       statuses.push((await attempt(proxied, username, WRONG, from('198.51.100.7'))).status);
@@ -131,6 +137,52 @@ describe('per address', () => {
     assert.deepEqual(statuses, [401, 401, 401]);
     assertRateLimited(fourth);
     assert.equal(elsewhere.status, 200);
+  });
+
+  it('counts every IPv6 address of one /64 as one address, whatever its spelling', async () => {
+    const statuses = [];
+    for (const [username, ip] of [
+      ['v6-a', '2001:db8:7:1::a'],
+      ['v6-b', '2001:DB8:7:1:ffff:0:0:b'],
+      ['v6-c', '2001:0db8:0007:0001:1234:5678:9abc:def0'],
+    ]) {
+      statuses.push((await attempt(proxied, username!, WRONG, from(ip!))).status);
+    }
+
+    const fourth = await attempt(proxied, 'ed1', PASSWORD, from('2001:db8:7:1::d'));
+    const nextPrefix = await attempt(proxied, 'ed1', PASSWORD, from('2001:db8:7:2::a'));
+
+    assert.deepEqual(statuses, [401, 401, 401]);
+    assertRateLimited(fourth);
+    assert.equal(nextPrefix.status, 200);
+  });
+
+  it('counts an IPv4-mapped IPv6 address as its IPv4 address', async () => {
+    const statuses = [
+      (await attempt(proxied, 'v4-a', WRONG, from('203.0.113.6'))).status,
+      (await attempt(proxied, 'v4-b', WRONG, from('::ffff:203.0.113.6'))).status,
+      (await attempt(proxied, 'v4-c', WRONG, from('0:0:0:0:0:ffff:cb00:7106'))).status,
+    ];
+
+    const fourth = await attempt(proxied, 'ed1', PASSWORD, from('::FFFF:203.0.113.6'));
+
+    assert.deepEqual(statuses, [401, 401, 401]);
+    assertRateLimited(fourth);
+  });
+
+  it('counts registrations per /64 too', async () => {
+    const register = (username: string, ip: string) =>
+      proxied.request('POST', '/auth/register', {
+        body: { username, password: PASSWORD },
+        headers: from(ip),
+      });
+
+    const first = await register('v6-reg-a', '2001:db8:8:1::a');
+    const second = await register('v6-reg-b', '2001:db8:8:1::b');
+
+    assert.equal(first.status, 201, first.text);
+    assert.equal(second.status, 429, second.text);
+    assert.equal(second.body.error.code, 'RATE_LIMITED');
   });
 });
 
