@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 import { z } from 'zod';
@@ -257,21 +257,34 @@ function checkConsistency(env: Env, signsTokens: boolean): void {
   if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < 32) {
     throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes long');
   }
-  // Checked here so a wrong path fails with the variable's name, not later as a bare ENOENT.
-  if (env.DB_SSL_CA_FILE !== undefined && !isReadable(env.DB_SSL_CA_FILE)) {
-    throw new ConfigError('DB_SSL_CA_FILE', 'is not a readable file');
-  }
-  if (env.PASSWORD_BLOCKLIST_FILE !== undefined && !isReadable(env.PASSWORD_BLOCKLIST_FILE)) {
-    throw new ConfigError('PASSWORD_BLOCKLIST_FILE', 'is not a readable file');
+  // Checked here so a wrong path fails with the variable's name, not later as a bare ENOENT (or,
+  // for the blocklist, EISDIR or a string too long for V8, after the database was migrated).
+  if (env.DB_SSL_CA_FILE !== undefined) checkFile('DB_SSL_CA_FILE', env.DB_SSL_CA_FILE);
+  if (env.PASSWORD_BLOCKLIST_FILE !== undefined) {
+    checkFile('PASSWORD_BLOCKLIST_FILE', env.PASSWORD_BLOCKLIST_FILE, MAX_BLOCKLIST_FILE_BYTES);
   }
 }
 
-function isReadable(file: string): boolean {
+/**
+ * Largest PASSWORD_BLOCKLIST_FILE taken, in bytes. The file is read whole into one string at
+ * start-up; V8 cannot build a string much over 512 MB, and a list this size already holds millions
+ * of passphrases.
+ */
+export const MAX_BLOCKLIST_FILE_BYTES = 64 * 1_048_576;
+
+/** Throws a ConfigError naming `variable` unless `file` is a readable regular file of at most maxBytes. */
+function checkFile(variable: string, file: string, maxBytes = Number.POSITIVE_INFINITY): void {
+  let size: number;
   try {
+    const stats = statSync(file);
+    if (!stats.isFile()) throw new Error('not a regular file');
     accessSync(file, constants.R_OK);
-    return true;
+    size = stats.size;
   } catch {
-    return false;
+    throw new ConfigError(variable, 'is not a readable file');
+  }
+  if (size > maxBytes) {
+    throw new ConfigError(variable, `is larger than ${maxBytes / 1_048_576} MiB (${size} bytes)`);
   }
 }
 

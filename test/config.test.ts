@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { loadConfig } from '../src/config.js';
+import { loadConfig, MAX_BLOCKLIST_FILE_BYTES } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 
 const SECRET = 'a-secret-of-at-least-thirty-two-bytes!';
@@ -177,6 +177,37 @@ describe('loadConfig', () => {
         refusal({ DB_POOL_MIN: '6', DB_POOL_MAX: '5' }, 'DB_POOL_MIN'),
         'DB_POOL_MIN: must not exceed DB_POOL_MAX (5)',
       );
+    });
+
+    it('takes a PASSWORD_BLOCKLIST_FILE of up to MAX_BLOCKLIST_FILE_BYTES (64 MiB)', async () => {
+      const file = join(dir, 'at-limit.txt');
+      await writeFile(file, '');
+      await truncate(file, MAX_BLOCKLIST_FILE_BYTES); // sparse: nothing is written
+
+      assert.equal(MAX_BLOCKLIST_FILE_BYTES, 64 * 1_048_576);
+      assert.equal(loadConfig({ PASSWORD_BLOCKLIST_FILE: file }).passwords.blocklistFile, file);
+    });
+
+    it('refuses a PASSWORD_BLOCKLIST_FILE over 64 MiB, saying so', async () => {
+      const file = join(dir, 'too-large.txt');
+      await writeFile(file, '');
+      await truncate(file, MAX_BLOCKLIST_FILE_BYTES + 1);
+
+      assert.equal(
+        refusal({ PASSWORD_BLOCKLIST_FILE: file }, 'PASSWORD_BLOCKLIST_FILE'),
+        `PASSWORD_BLOCKLIST_FILE: is larger than 64 MiB (${MAX_BLOCKLIST_FILE_BYTES + 1} bytes)`,
+      );
+    });
+
+    it('refuses a directory or a missing file as PASSWORD_BLOCKLIST_FILE or DB_SSL_CA_FILE', async () => {
+      const folder = join(dir, 'a-directory');
+      await mkdir(folder, { recursive: true });
+
+      for (const variable of ['PASSWORD_BLOCKLIST_FILE', 'DB_SSL_CA_FILE']) {
+        for (const path of [folder, join(dir, 'missing.txt')]) {
+          assert.equal(refusal({ [variable]: path }, variable), `${variable}: is not a readable file`);
+        }
+      }
     });
 
     it('never repeats a refused DATABASE_URL, which may hold a password', () => {

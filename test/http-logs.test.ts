@@ -58,3 +58,12 @@ it('logs refused requests at info with their code and request id, and no 5xx hap
   for (const line of refused) assert.match(String(line.reqId), /^[0-9a-f-]{36}$/);
   assert.equal(lines.filter((line) => line.level >= ERROR).length, 0);
 });
+
+it('logs the size of the password blocklist once, at start-up', () => {
+  const loaded = lines.filter((line) => line.msg === 'password blocklist loaded');
+
+  assert.equal(loaded.length, 1);
+  assert.equal(loaded[0]?.level, INFO);
+  assert.equal(loaded[0]?.blocklistSize, t.app.services.passwords.blocklistSize);
+  assert.ok(Number(loaded[0]?.blocklistSize) > 0, 'the built-in list is in force');
+});

@@ -98,6 +98,26 @@ describe('PasswordPolicy', () => {
       rmSync(directory, { recursive: true });
     }
   });
+
+  it('reads lines ending in LF, CRLF or a lone CR alike', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'blocklist-'));
+    try {
+      const file = join(directory, 'mixed.txt');
+      writeFileSync(file, 'first listed passphrase\rsecond listed passphrase\r\nthird listed passphrase\n');
+      const configured = passwordPolicyFrom(loadConfig({ PASSWORD_BLOCKLIST_FILE: file }));
+
+      for (const listed of [
+        'first listed passphrase',
+        'second listed passphrase',
+        'third listed passphrase',
+      ]) {
+        assert.equal(configured.check(listed), 'common', listed);
+      }
+      assert.equal(configured.blocklistSize, new PasswordPolicy().blocklistSize + 3);
+    } finally {
+      rmSync(directory, { recursive: true });
+    }
+  });
 });
 
 describe('argon2id hashing', () => {

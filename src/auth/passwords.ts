@@ -97,10 +97,15 @@ export class PasswordPolicy {
   }
 }
 
-/** The policy the configuration asks for: PASSWORD_BLOCKLIST_FILE and PASSWORD_CONTEXT_WORDS. */
+/**
+ * The policy the configuration asks for: PASSWORD_BLOCKLIST_FILE and PASSWORD_CONTEXT_WORDS. Lines
+ * end with LF, CRLF or a lone CR (old Mac files): split on LF alone, a CR-only file was one long
+ * entry that blocked nothing.
+ */
 export function passwordPolicyFrom(config: Pick<Config, 'passwords'>): PasswordPolicy {
   const { blocklistFile, contextWords } = config.passwords;
-  const blocklist = blocklistFile === undefined ? [] : readFileSync(blocklistFile, 'utf8').split(/\r?\n/);
+  const blocklist =
+    blocklistFile === undefined ? [] : readFileSync(blocklistFile, 'utf8').split(/\r\n|\r|\n/);
   return new PasswordPolicy({ blocklist, serviceWords: contextWords });
 }
 

@@ -6,7 +6,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 
-import { passwordPolicyFrom } from '../auth/passwords.js';
+import { type PasswordPolicy, passwordPolicyFrom } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { DatabaseService } from '../db/database.js';
 import type { SessionCheck } from '../db/repositories/sessions.js';
@@ -100,9 +100,22 @@ function createServices(options: AppOptions, log: Log): Services {
     sessionCheck: options.sessionCheck ?? db.sessions.check,
     tokens: new TokenService(secret, config.jwt.ttlSeconds),
     throttle: new LoginThrottle(db.pool, { ...config.loginRateLimit, register: config.registerRateLimit }),
-    passwords: passwordPolicyFrom(config),
+    passwords: passwordPolicy(config, log),
     audit: new AuditBuffer(db.auditLogs, log, config.audit),
   };
+}
+
+/**
+ * The password policy, with the size of its blocklist logged once: the one place an operator sees
+ * that PASSWORD_BLOCKLIST_FILE was read, and how many of its entries the length rule kept.
+ */
+function passwordPolicy(config: Config, log: Log): PasswordPolicy {
+  const policy = passwordPolicyFrom(config);
+  log.info(
+    { blocklistSize: policy.blocklistSize, blocklistFile: config.passwords.blocklistFile ?? null },
+    'password blocklist loaded',
+  );
+  return policy;
 }
 
 function ephemeralSecret(log: Log): string {
