@@ -29,6 +29,27 @@ describe('redact', () => {
       'cvv',
       'sessionId',
       'passwordHash',
+      // pw at the end of a key
+      'confirmPw',
+      'newPw',
+      'new_pw',
+      'userPW',
+      // password in other languages
+      'kennwort',
+      'neuesKennwort',
+      'contraseña',
+      'nuevaContraseña',
+      'senha',
+      'novaSenha',
+      'wachtwoord',
+      'hasło',
+      'haslo',
+      'noweHasło',
+      'powtorz_haslo',
+      'salasana',
+      'motDePasse',
+      'lösenord',
+      'şifre',
     ];
     const body = Object.fromEntries(keys.map((key) => [key, `value-of-${key}`]));
 
@@ -39,6 +60,21 @@ describe('redact', () => {
 
   it('keeps ordinary keys and values as they are', () => {
     const value = { username: 'alice', email: 'a@example.com', page: 2, tags: ['x', null, true] };
+
+    assert.deepEqual(redact(value), value);
+  });
+
+  it('keeps ordinary keys that merely hold a short secret word inside another', () => {
+    const value = {
+      upwards: true,
+      cupWidth: 3,
+      hasLogo: true,
+      hasLocation: false,
+      sensor: 'a',
+      present: 'b',
+      displayName: 'Alice',
+      spinner: 1,
+    };
 
     assert.deepEqual(redact(value), value);
   });
