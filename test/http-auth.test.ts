@@ -56,10 +56,10 @@ describe('POST /auth/register', () => {
 
   it('refuses a 14-character password and accepts one of exactly 15', async () => {
     const short = await t.request('POST', '/auth/register', {
-      body: { username: 'fay', password: 'xy'.repeat(7) },
+      body: { username: 'fay', password: 'quiet harbour!' },
     });
     const exact = await t.request('POST', '/auth/register', {
-      body: { username: 'fay', password: `${'xy'.repeat(7)}z` },
+      body: { username: 'fay', password: 'quiet harbour!!' },
     });
 
     assert.equal(short.status, 400);
@@ -73,11 +73,11 @@ describe('POST /auth/register', () => {
 
   it('counts characters after NFKC: 15 full-width letters are 15 characters', async () => {
     const response = await t.request('POST', '/auth/register', {
-      body: { username: 'gil', password: 'ｘｙ'.repeat(7) + 'ｚ' },
+      body: { username: 'gil', password: 'ｑｕｉｅｔ－ｈａｒｂｏｕｒ－７' },
     });
 
     assert.equal(response.status, 201);
-    const signedIn = await t.login('gil', `${'xy'.repeat(7)}z`);
+    const signedIn = await t.login('gil', 'quiet-harbour-7');
     assert.equal(signedIn.user.username, 'gil');
   });
 
@@ -176,11 +176,12 @@ describe('POST /auth/login', () => {
   });
 
   it('compares the whole password: 200 characters differing only in the last one fail', async () => {
-    const password = `${'p'.repeat(199)}a`;
+    const start = 'a quiet harbour at dawn, '.repeat(8).slice(0, 199);
+    const password = `${start}a`;
     await t.register('max', { password });
 
     const wrong = await t.request('POST', '/auth/login', {
-      body: { username: 'max', password: `${'p'.repeat(199)}b` },
+      body: { username: 'max', password: `${start}b` },
     });
     const right = await t.request('POST', '/auth/login', { body: { username: 'max', password } });
 

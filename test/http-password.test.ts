@@ -132,7 +132,10 @@ describe('POST /auth/password', () => {
       ['1qaz2wsx3edc4rfv', /commonly used/],
       ['tove.lind-1234567', /besides the username, email/],
       ['ToveTove-1234567', /besides the username, email/],
-      ['xyxyxyxyxyxyxyxyxy', /short pattern repeated/],
+      ['xyxyxyxyxyxyxyxyxy', /^is too repetitive or sequential, like aaaa…, abcabc… or 12345…$/],
+      ['iloveyouiloveyou', /too repetitive or sequential/],
+      ['qwertyuiopasdfghjkl', /too repetitive or sequential/],
+      ['t\u200bove.lind-12345678', /besides the username, email/],
     ];
 
     for (const [newPassword, message] of cases) {

@@ -7,6 +7,8 @@ import { describe, it } from 'node:test';
 import {
   checkPasswordPolicy,
   hashPassword,
+  normalizePassword,
+  PASSWORD_PROBLEMS,
   PasswordPolicy,
   passwordPolicyFrom,
   verifyPassword,
@@ -15,12 +17,26 @@ import { loadConfig } from '../src/config.js';
 
 describe('the password policy', () => {
   it('takes 15 to 256 characters, counted as code points after NFKC, with no composition rule', () => {
-    assert.equal(checkPasswordPolicy('a'.repeat(13) + 'bc'), null);
-    assert.equal(checkPasswordPolicy('abcdefghijklmn'), 'too_short');
-    assert.equal(checkPasswordPolicy('😀'.repeat(14) + 'x'), null, '15 code points, 29 UTF-16 units');
-    assert.equal(checkPasswordPolicy('abc'.repeat(85) + 'd'), null, '256 code points');
-    assert.equal(checkPasswordPolicy('abc'.repeat(85) + 'de'), 'too_long');
+    const longest = `${'a quiet harbour at dawn, '.repeat(10)}sunset`;
+
+    assert.equal(checkPasswordPolicy('fifteen letters'), null);
+    assert.equal(checkPasswordPolicy('fourteen chars'), 'too_short');
+    assert.equal(checkPasswordPolicy('😀🙂😉😊😇🥰😍🤩😘😗party'), null, '15 code points, 25 UTF-16 units');
+    assert.equal(checkPasswordPolicy(longest), null, '256 code points');
+    assert.equal(checkPasswordPolicy(`${longest}!`), 'too_long');
     assert.equal(checkPasswordPolicy('only lowercase letters and spaces'), null);
+  });
+
+  it('does not count invisible characters (Default_Ignorable_Code_Point) toward the 15', () => {
+    assert.equal(checkPasswordPolicy(`a${'\u200b'.repeat(14)}`), 'too_short', 'zero-width spaces');
+    assert.equal(checkPasswordPolicy(`fifteen${'\u00ad'.repeat(8)} letters`), null, 'soft hyphens');
+    assert.equal(checkPasswordPolicy('fourteen chars\u00ad\u200d\ufe0f'), 'too_short');
+    assert.equal(checkPasswordPolicy('fifteen\u200b letters'), null);
+    assert.equal(
+      checkPasswordPolicy(`${'a quiet harbour at dawn, '.repeat(10)}sunset\u200b`),
+      'too_long',
+      'the maximum counts what is hashed, invisible characters included',
+    );
   });
 
   it('refuses a lone surrogate, which would hash like any other', () => {
@@ -28,14 +44,55 @@ describe('the password policy', () => {
     assert.equal(checkPasswordPolicy('aaaaaaaaaaaaaab\uDFFF'), 'malformed');
   });
 
-  it('refuses one short pattern repeated to length, in any case', () => {
+  it('refuses one pattern of any length repeated to the end, in any case', () => {
     assert.equal(checkPasswordPolicy('a'.repeat(20)), 'repetitive');
     assert.equal(checkPasswordPolicy(' '.repeat(20)), 'repetitive');
     assert.equal(checkPasswordPolicy('abcABCabcABCabc'), 'repetitive');
     assert.equal(checkPasswordPolicy('12'.repeat(8)), 'repetitive');
     assert.equal(checkPasswordPolicy('😀🙂'.repeat(8)), 'repetitive', 'units are code points');
-    assert.equal(checkPasswordPolicy('abcd'.repeat(4) + 'a'), null, 'a pattern that does not end whole');
-    assert.equal(checkPasswordPolicy('abcde'.repeat(3)), null, 'units of five or more are allowed');
+    assert.equal(checkPasswordPolicy('passwordpasswordpassword'), 'repetitive');
+    assert.equal(checkPasswordPolicy('iloveyouiloveyou'), 'repetitive');
+    assert.equal(checkPasswordPolicy('Correct Horse correct horse '), 'repetitive');
+    assert.equal(checkPasswordPolicy('abcde'.repeat(3)), 'repetitive');
+    assert.equal(checkPasswordPolicy('a\u200bbcde'.repeat(3)), 'repetitive', 'invisible characters aside');
+    assert.equal(checkPasswordPolicy('harbour'.repeat(2) + 'x'), null, 'a pattern that does not end whole');
+  });
+
+  it('refuses fewer than five distinct characters', () => {
+    assert.equal(checkPasswordPolicy('aaaaaaaaaaaaaaaaaaaaab'), 'repetitive');
+    assert.equal(checkPasswordPolicy('abba abba baab baab'), 'repetitive');
+    assert.equal(checkPasswordPolicy('AaBbCcDdAaBbCcDdD'), 'repetitive', 'in any case');
+    assert.equal(checkPasswordPolicy('aabbccddeeaabbccdde'), null, 'five are enough');
+  });
+
+  it('refuses a run of the digits, the alphabet or the QWERTY rows, either way, in any case', () => {
+    for (const password of [
+      '123456789012345678',
+      '876543210987654321',
+      '0123456789012345',
+      'abcdefghijklmnop',
+      'ABCDEFGHIJKLMNOP',
+      'ponmlkjihgfedcba',
+      'lmnopqrstuvwxyzabc',
+      'qwertyuiopasdfghjkl',
+      'lkjhgfdsapoiuytrewq',
+      'asdfghjklzxcvbnmqwe',
+    ]) {
+      assert.equal(checkPasswordPolicy(password), 'repetitive', password);
+    }
+  });
+
+  it('lets through what only starts like a run or a pattern', () => {
+    assert.equal(checkPasswordPolicy('abcdefghijklmnop!'), null);
+    assert.equal(checkPasswordPolicy('1234567890 harbour'), null);
+    assert.equal(checkPasswordPolicy('qwerty harbour lights'), null);
+  });
+
+  it('tells the user what repetitive means', () => {
+    assert.equal(
+      PASSWORD_PROBLEMS.repetitive,
+      'is too repetitive or sequential, like aaaa…, abcabc… or 12345…',
+    );
   });
 });
 
@@ -73,6 +130,16 @@ describe('PasswordPolicy', () => {
       'context',
       'removed until none is left',
     );
+  });
+
+  it('takes invisible characters out before it looks for the username, email or service name', () => {
+    assert.equal(policy.check('i\u200bnfinity-server-admin-2026', ['admin']), 'context');
+    assert.equal(policy.check('infin\u00adity-server-2026!'), 'context', 'a soft hyphen');
+    assert.equal(policy.check('mar\u200dgaret-1234567', ['margaret']), 'context');
+  });
+
+  it('compares invisible characters away against the blocklist', () => {
+    assert.equal(policy.check('1qaz\u200b2wsx3edc4rfv'), 'common');
   });
 
   it('lets through a passphrase that merely contains a name, and ignores names under three characters', () => {
@@ -128,6 +195,15 @@ describe('argon2id hashing', () => {
     assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     assert.equal(await verifyPassword(hash, password), true);
     assert.equal(await verifyPassword(hash, `${password.slice(0, -1)}9`), false);
+  });
+
+  it('hashes invisible characters as typed, so hashes made before they were ignored still verify', async () => {
+    const password = 'a quiet\u200b harbour at dawn';
+    const hash = await hashPassword(password);
+
+    assert.equal(normalizePassword(password), password);
+    assert.equal(await verifyPassword(hash, password), true);
+    assert.equal(await verifyPassword(hash, 'a quiet harbour at dawn'), false);
   });
 
   it('treats NFKC-equal spellings as one password, and a bad hash as a plain "no"', async () => {

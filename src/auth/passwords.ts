@@ -26,7 +26,7 @@ export const PASSWORD_PROBLEMS: Readonly<Record<PasswordProblem, string>> = {
   too_short: `must be at least ${PASSWORD_MIN_LENGTH} characters`,
   too_long: `must be at most ${PASSWORD_MAX_LENGTH} characters`,
   malformed: 'must be valid Unicode text (it holds a lone surrogate)',
-  repetitive: 'must not be one short pattern repeated',
+  repetitive: 'is too repetitive or sequential, like aaaa…, abcabc… or 12345…',
   common: 'is on a list of commonly used passwords',
   context: `must have at least ${PASSWORD_MIN_LENGTH} characters besides the username, email and service name`,
 };
@@ -34,21 +34,72 @@ export const PASSWORD_PROBLEMS: Readonly<Record<PasswordProblem, string>> = {
 /** A UTF-16 surrogate without its partner: not text, and hashed as U+FFFD, so several would match. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** "aaaa…", "abcabc…", "1212…": a unit of up to four characters, repeated to the end. */
-const REPEATED_UNIT = /^([\s\S]{1,4}?)\1+$/u;
+/**
+ * Characters that display as nothing (zero-width space, soft hyphen, joiners, variation selectors):
+ * `a` and fourteen of them are one character to anyone who reads or guesses it.
+ */
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/gu;
+
+/** Fewer distinct characters than this (`aaaaaaaaaaaaaaaaaab`, `abababab…`) is too repetitive. */
+const MIN_DISTINCT_CHARACTERS = 5;
 
 /**
- * The rules that need no context: length in code points after normalisation, well-formed text,
- * and no short pattern repeated to length. Returns what is wrong, or null. There is no composition
- * rule; the blocklist and context checks are PasswordPolicy's.
+ * Runs that are typed without thinking: the digits (cyclic, so `1234567890123…` continues), the
+ * alphabet and the three QWERTY letter rows run together, each cyclic too and also backwards.
+ */
+const SEQUENCES = ['0123456789', 'abcdefghijklmnopqrstuvwxyz', 'qwertyuiopasdfghjklzxcvbnm'].flatMap(
+  (sequence) => [sequence, [...sequence].reverse().join('')],
+);
+
+/**
+ * The rules that need no context: well-formed text, length in code points after normalisation
+ * (invisible characters do not count toward the minimum), and not repetitive or sequential.
+ * Returns what is wrong, or null. There is no composition rule; the blocklist and context checks
+ * are PasswordPolicy's.
  */
 export function checkPasswordPolicy(password: string): PasswordProblem | null {
   if (LONE_SURROGATE.test(password)) return 'malformed';
-  const characters = [...normalizePassword(password)];
-  if (characters.length < PASSWORD_MIN_LENGTH) return 'too_short';
-  if (characters.length > PASSWORD_MAX_LENGTH) return 'too_long';
-  if (REPEATED_UNIT.test(foldPassword(password))) return 'repetitive';
+  const normalized = normalizePassword(password);
+  if ([...normalized.replace(INVISIBLE, '')].length < PASSWORD_MIN_LENGTH) return 'too_short';
+  // The maximum bounds the hasher's work, so it counts what is hashed, invisible characters too.
+  if ([...normalized].length > PASSWORD_MAX_LENGTH) return 'too_long';
+  if (isRepetitive([...foldPassword(password)])) return 'repetitive';
   return null;
+}
+
+/**
+ * Whether the folded characters are too few distinct ones, one unit of any length repeated to the
+ * end (`passwordpassword`, `abcabc…`), or a stretch of one of the SEQUENCES. Each test is linear.
+ */
+function isRepetitive(characters: readonly string[]): boolean {
+  if (new Set(characters).size < MIN_DISTINCT_CHARACTERS) return true;
+  return isRepeatedUnit(characters) || SEQUENCES.some((sequence) => follows(characters, sequence));
+}
+
+/**
+ * Whether the characters are a shorter unit repeated a whole number of times. The shortest period
+ * is the length less the longest proper prefix that is also a suffix (the KMP failure function).
+ */
+function isRepeatedUnit(characters: readonly string[]): boolean {
+  const border = new Array<number>(characters.length).fill(0);
+  for (let i = 1, k = 0; i < characters.length; i += 1) {
+    while (k > 0 && characters[i] !== characters[k]) k = border[k - 1]!;
+    if (characters[i] === characters[k]) k += 1;
+    border[i] = k;
+  }
+  const period = characters.length - (border.at(-1) ?? 0);
+  return period < characters.length && characters.length % period === 0;
+}
+
+/** Whether each character is the one after the previous in `cycle`, wrapping round at its end. */
+function follows(characters: readonly string[], cycle: string): boolean {
+  let position = cycle.indexOf(characters[0] ?? '');
+  if (position < 0) return false;
+  for (const character of characters.slice(1)) {
+    position = (position + 1) % cycle.length;
+    if (cycle[position] !== character) return false;
+  }
+  return true;
 }
 
 export interface PasswordPolicyOptions {
@@ -63,7 +114,7 @@ export interface PasswordPolicyOptions {
  * checkPasswordPolicy's rules, then a blocklist of commonly used passwords, then context: the
  * account's username and email and the service's name do not count toward the 15 characters, so
  * "infinity-server-admin2026" for user "admin" is refused while a passphrase that merely contains
- * a short username is not. Comparisons are on the NFKC, lowercased text.
+ * a short username is not. Comparisons are on the folded text (see foldPassword).
  */
 export class PasswordPolicy {
   private readonly blocked: ReadonlySet<string>;
@@ -149,9 +200,13 @@ function builtInBlocklist(): readonly string[] {
   return builtIn;
 }
 
-/** The form passwords are compared in for the blocklist and context rules. */
+/**
+ * The form passwords are compared in for the length, repetition, blocklist and context rules: NFKC,
+ * lowercase, invisible characters taken out (`i\u200bnfinity` is `infinity`). Only for comparing:
+ * what is hashed is normalizePassword's, unchanged, so existing hashes keep verifying.
+ */
 function foldPassword(password: string): string {
-  return normalizePassword(password).toLowerCase();
+  return normalizePassword(password).toLowerCase().replace(INVISIBLE, '');
 }
 
 export function normalizePassword(password: string): string {
