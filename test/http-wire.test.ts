@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { startApp, type TestApp } from './helpers/app.js';
+import { captureLogs } from './helpers/logs.js';
 
 /*
  * What the service answers below its routes: requests Node's HTTP parser cannot read, and
@@ -11,9 +12,10 @@ import { startApp, type TestApp } from './helpers/app.js';
  * body, not the framework's own, written straight to the socket.
  */
 
+const { logger, lines } = captureLogs('debug');
 let t: TestApp;
 before(async () => {
-  t = await startApp({ env: { REQUEST_TIMEOUT_MS: '1000' } });
+  t = await startApp({ env: { REQUEST_TIMEOUT_MS: '1000' }, logger });
 });
 after(async () => {
   await t.close();
@@ -22,8 +24,27 @@ after(async () => {
 interface RawAnswer {
   status: number;
   headers: string;
+  /** The body parsed, when it is JSON. */
   body: any;
+  /** The body as received. */
+  text: string;
   closed: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The x-request-id header of an answer, or undefined. */
+function requestId(answer: RawAnswer): string | undefined {
+  return /^x-request-id: (.*)$/m.exec(answer.headers)?.[1]?.trim();
+}
+
+/** Asserts the answer carries a fresh request id, the one its debug log line names. */
+function assertRequestId(answer: RawAnswer): string {
+  const id = requestId(answer);
+  assert.match(id ?? '', UUID, 'an x-request-id header');
+  const logged = lines.filter((line) => line.msg === 'unreadable request refused' && line.reqId === id);
+  assert.equal(logged.length, 1, 'one debug line names the id');
+  return id!;
 }
 
 /** Writes `chunks` to a fresh connection, then reads until the server closes it. */
@@ -39,10 +60,12 @@ async function raw(chunks: (string | Buffer)[]): Promise<RawAnswer> {
   for (const chunk of chunks) socket.write(chunk);
   await closed;
   const [head = '', body = ''] = text.split('\r\n\r\n');
+  const headers = head.toLowerCase();
   return {
     status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]),
-    headers: head.toLowerCase(),
-    body: body === '' ? undefined : JSON.parse(body),
+    headers,
+    body: /content-type: application\/json/.test(headers) ? JSON.parse(body) : undefined,
+    text: body,
     closed: true,
   };
 }
@@ -57,6 +80,34 @@ describe('requests the HTTP parser cannot read', () => {
     });
     assert.match(answer.headers, /content-type: application\/json/);
     assert.match(answer.headers, /cache-control: no-store/);
+  });
+
+  it('gives every such answer an x-request-id of its own, named by its debug log line', async () => {
+    const first = await raw(['THIS IS NOT HTTP\r\n\r\n']);
+    const second = await raw(['THIS IS NOT HTTP\r\n\r\n']);
+    const tooLarge = await raw([
+      `GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: ${'a'.repeat(20_000)}\r\n\r\n`,
+    ]);
+
+    const ids = [assertRequestId(first), assertRequestId(second), assertRequestId(tooLarge)];
+    assert.equal(new Set(ids).size, 3);
+  });
+
+  it('answers a CONNECT request (this is no proxy) with 400 MALFORMED_REQUEST and an x-request-id', async () => {
+    const answer = await raw(['CONNECT example.invalid:443 HTTP/1.1\r\nHost: example.invalid:443\r\n\r\n']);
+
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.error.code, 'MALFORMED_REQUEST');
+    assertRequestId(answer);
+  });
+
+  it('leaves an HTTP/1.1 request without a Host header to Node: a bare 400, as docs/errors.md says', async () => {
+    const answer = await raw(['GET /health HTTP/1.1\r\n\r\n']);
+
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body, undefined, 'no error body');
+    assert.equal(requestId(answer), undefined);
+    assert.match(answer.headers, /connection: close/);
   });
 
   it('answers a duplicated Content-Length with 400 MALFORMED_REQUEST', async () => {
@@ -87,6 +138,7 @@ describe('requests the HTTP parser cannot read', () => {
 
       assert.equal(answer.status, 408);
       assert.equal(answer.body.error.code, 'REQUEST_TIMEOUT');
+      assertRequestId(answer);
       assert.ok(Date.now() - started >= 1000, 'not before REQUEST_TIMEOUT_MS');
     },
   );

@@ -14,7 +14,7 @@ import { type Log, type Logger, loggerOptions } from '../logger.js';
 import { AuditBuffer } from './audit-buffer.js';
 import { installAuditHook } from './audit-hook.js';
 import type { Services } from './context.js';
-import { answerClientError, answerError, installErrorHandlers } from './error-handler.js';
+import { answerClientError, answerConnect, answerError, installErrorHandlers } from './error-handler.js';
 import { LoginThrottle } from './login-throttle.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
@@ -58,6 +58,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: answerError,
   });
 
+  // Without a listener, Node would close a CONNECT request's connection without an answer.
+  app.server.on('connect', (_request, socket) => answerConnect(app.log, socket));
   installValidators(app);
   const services = createServices(options, app.log);
   app.decorate('services', services);

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { isDatabaseUnavailable } from '../db/prisma-errors.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
@@ -126,7 +128,32 @@ export function answerClientError(
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? 'HEADERS_TOO_LARGE'
         : 'MALFORMED_REQUEST';
-  this.log.debug({ parserError: error.code, code }, 'unreadable request refused');
+  answerOnSocket(this.log, socket, code, { parserError: error.code });
+}
+
+/**
+ * The HTTP server's `connect` listener. A CONNECT request (a proxy tunnel) never reaches Fastify,
+ * and with no listener Node closes its connection without a word. This is no proxy: the request
+ * is answered 400 MALFORMED_REQUEST like any other the service cannot read.
+ */
+export function answerConnect(log: Pick<FastifyBaseLogger, 'debug'>, socket: Duplex): void {
+  if (socket.destroyed) return;
+  answerOnSocket(log, socket, 'MALFORMED_REQUEST', { method: 'CONNECT' });
+}
+
+/**
+ * Writes the error body for `code` straight to the socket and closes it. It carries an
+ * x-request-id like every other answer (a fresh one: no request was ever made of it), and the
+ * debug line names the same id.
+ */
+function answerOnSocket(
+  log: Pick<FastifyBaseLogger, 'debug'>,
+  socket: Duplex,
+  code: ErrorCode,
+  facts: Record<string, unknown>,
+): void {
+  const requestId = randomUUID();
+  log.debug({ ...facts, code, reqId: requestId }, 'unreadable request refused');
   if (socket.writable) {
     const { status } = ERROR_CODES[code];
     const body = JSON.stringify(errorBody(code));
@@ -134,6 +161,7 @@ export function answerClientError(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
         'Content-Type: application/json; charset=utf-8\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\n` +
         'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
         body,
     );
