@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { PASSWORD, startApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { captureLogs, type LogLine } from './helpers/logs.js';
 
 /*
  * Which address is stored for a client, through a real socket from 127.0.0.1. One database for
@@ -31,24 +32,39 @@ async function signInThrough(app: TestApp, headers: Record<string, string>) {
   return { sessionIp: sessions.body.sessions[0].ipAddress as string | null, auditIp: row?.ipAddress };
 }
 
-function withTrustProxy(value: string | undefined, tests: (app: () => TestApp) => void): void {
+const WARN = 40;
+
+/** The app's warnings that name TRUST_PROXY. */
+function trustProxyWarnings(logs: LogLine[]): LogLine[] {
+  return logs.filter((line) => line.level === WARN && line.variable === 'TRUST_PROXY');
+}
+
+function withTrustProxy(
+  value: string | undefined,
+  tests: (app: () => TestApp, logs: LogLine[]) => void,
+): void {
   describe(`TRUST_PROXY=${value ?? '(unset)'}`, () => {
+    const { logger, lines } = captureLogs('info');
     let app: TestApp;
     before(async () => {
-      app = await startApp({ database, env: value === undefined ? {} : { TRUST_PROXY: value } });
+      app = await startApp({ database, logger, env: value === undefined ? {} : { TRUST_PROXY: value } });
     });
     after(async () => {
       await app.close();
     });
-    tests(() => app);
+    tests(() => app, lines);
   });
 }
 
-withTrustProxy(undefined, (app) => {
+withTrustProxy(undefined, (app, logs) => {
   it('ignores X-Forwarded-For and stores the socket address, 127.0.0.1', async () => {
     const stored = await signInThrough(app(), { 'x-forwarded-for': '203.0.113.9' });
 
     assert.deepEqual(stored, { sessionIp: '127.0.0.1', auditIp: '127.0.0.1' });
+  });
+
+  it('warns about nothing', () => {
+    assert.deepEqual(trustProxyWarnings(logs), []);
   });
 });
 
@@ -60,7 +76,15 @@ withTrustProxy('false', (app) => {
   });
 });
 
-withTrustProxy('true', (app) => {
+withTrustProxy('true', (app, logs) => {
+  it('warns once at start-up, naming TRUST_PROXY, that every X-Forwarded-For hop is trusted', () => {
+    const warnings = trustProxyWarnings(logs);
+
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!.msg, /TRUST_PROXY=true/);
+    assert.match(warnings[0]!.msg, /only through the proxy/);
+  });
+
   it('stores the forwarded address in the session and the audit row', async () => {
     const stored = await signInThrough(app(), { 'x-forwarded-for': '203.0.113.9' });
 
@@ -92,7 +116,11 @@ withTrustProxy('true', (app) => {
   });
 });
 
-withTrustProxy('127.0.0.1', (app) => {
+withTrustProxy('127.0.0.1', (app, logs) => {
+  it('does not warn: only the named proxy is trusted', () => {
+    assert.deepEqual(trustProxyWarnings(logs), []);
+  });
+
   it('stores the address the trusted proxy forwarded', async () => {
     const stored = await signInThrough(app(), { 'x-forwarded-for': '198.51.100.20' });
 

@@ -95,6 +95,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
 function createServices(options: AppOptions, log: Log): Services {
   const { config, db } = options;
+  if (config.trustProxy === true) warnTrustAll(log);
   const secret = config.jwt.secret ?? ephemeralSecret(log);
   return {
     config,
@@ -118,6 +119,20 @@ function passwordPolicy(config: Config, log: Log): PasswordPolicy {
     'password blocklist loaded',
   );
   return policy;
+}
+
+/**
+ * TRUST_PROXY=true takes the client address from the first X-Forwarded-For entry whoever sent it:
+ * a client that reaches the service directly picks its own address, and with it a fresh count in
+ * every per-address throttle. Safe only behind a proxy that is the sole way in; a list of the
+ * proxies' addresses is safe anywhere.
+ */
+function warnTrustAll(log: Log): void {
+  log.warn(
+    { variable: 'TRUST_PROXY' },
+    'TRUST_PROXY=true trusts every X-Forwarded-For hop: the per-address throttles can be spoofed ' +
+      'unless the service is reachable only through the proxy; name the proxies instead',
+  );
 }
 
 function ephemeralSecret(log: Log): string {
