@@ -218,7 +218,9 @@ describe('usernames too long to be worth normalising', () => {
         response.headers.get('x-request-id'),
       ]);
       assert.ok(row, 'the request wrote its audit row');
-      assert.equal(row.requestData.body.username, `${huge.slice(0, 256)}…[cut]`, 'recorded as sent');
+      // Registration records the name as sent (cut); login never records the name it was given.
+      const recorded = path === '/auth/login' ? '[not recorded]' : `${huge.slice(0, 256)}…[cut]`;
+      assert.equal(row.requestData.body.username, recorded);
     });
   }
 
