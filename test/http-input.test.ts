@@ -204,6 +204,22 @@ describe('oversized bodies', () => {
   });
 });
 
+describe('unknown fields with hostile names', () => {
+  it('names an over-long unknown field cut to 100 characters, and withholds it from the audit row', async () => {
+    const name = '\ufdfa'.repeat(300);
+    const response = await t.request('POST', '/auth/register', {
+      body: { username: 'mallory', password: PASSWORD, [name]: 1 },
+    });
+
+    assertRefusal(response, 400, 'VALIDATION_FAILED');
+    assert.equal(response.body.error.details[0].field, `body.${name.slice(0, 100)}…`);
+    const [row] = await t.auditRows(`request_data->>'requestId' = $1`, [
+      response.headers.get('x-request-id'),
+    ]);
+    assert.equal(row?.requestData.body[`${name.slice(0, 256)}…[cut]`], '[REDACTED]');
+  });
+});
+
 describe('usernames too long to be worth normalising', () => {
   // U+FDFA becomes 18 characters under NFKC: 1,100 of them are 19,800 once normalised.
   const huge = '\ufdfa'.repeat(MAX_NORMALIZED_USERNAME + 76);

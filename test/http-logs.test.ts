@@ -22,6 +22,9 @@ before(async () => {
   token = (await t.login('logan')).token;
   await t.request('GET', '/auth/me', { headers: { authorization: `Bearer ${token}` } });
   await t.request('GET', `/auth/me?access_token=${token}&page=2`);
+  // 405 and 404 log their URL themselves.
+  await t.request('GET', '/auth/login?password=query-secret-405');
+  await t.request('GET', '/nowhere?token=query-secret-404');
   await t.request('POST', '/auth/login', {
     body: { username: 'logan', password: 'a wrong password, also secret' },
   });
@@ -38,13 +41,29 @@ it('never writes a password, a token, a cookie or a password hash to the log', a
   const { rows } = await t.database.db.pool.query('SELECT password_hash FROM users');
   const text = JSON.stringify(lines);
 
-  for (const secret of [PASSWORD, 'a wrong password, also secret', 'short secret', token, 'cookie-secret']) {
+  const secrets = [
+    PASSWORD,
+    'a wrong password, also secret',
+    'short secret',
+    token,
+    'cookie-secret',
+    'query-secret-405',
+    'query-secret-404',
+  ];
+  for (const secret of secrets) {
     assert.equal(text.includes(secret), false, `a log line holds ${secret.slice(0, 12)}…`);
   }
   for (const row of rows) assert.equal(text.includes(row.password_hash), false, 'a log line holds a hash');
   assert.ok(lines.length > 10, 'the requests were logged');
   const urls = lines.map((line) => (line.req as { url?: string } | undefined)?.url).filter(Boolean);
   assert.ok(urls.includes('/auth/me?access_token=%5BREDACTED%5D&page=2'), 'the query was logged, redacted');
+  const notFound = lines.filter(
+    (line) => line.msg === 'route not found' || line.msg === 'method not allowed',
+  );
+  assert.deepEqual(notFound.map((line) => line.url).sort(), [
+    '/auth/login?password=%5BREDACTED%5D',
+    '/nowhere?token=%5BREDACTED%5D',
+  ]);
 });
 
 it('logs refused requests at info with their code and request id, and no 5xx happened', () => {

@@ -50,12 +50,50 @@ describe('redact', () => {
       'motDePasse',
       'lösenord',
       'şifre',
+      'heslo',
+      'jelszó',
+      'adgangskode',
+      'kata_sandi',
+      'lozinka',
+      'geslo',
+      'parool',
+      // suffixed, and other secrets
+      'confirmPw2',
+      'newpw_1',
+      'privKey',
+      'seedPhrase',
+      'mnemonic',
+      // scripts the folding erases
+      'пароль',
+      'новый_пароль',
+      '密码',
+      'パスワード',
+      '비밀번호',
+      'סיסמה',
+      'كلمة المرور',
+      // too long to examine: withheld
+      `${'\ufdfa'.repeat(129)}`,
+      'x'.repeat(129),
     ];
-    const body = Object.fromEntries(keys.map((key) => [key, `value-of-${key}`]));
+    // In bodies of 40 keys: a copy keeps at most LIMITS.objectKeys keys of one object.
+    for (let start = 0; start < keys.length; start += 40) {
+      const some = keys.slice(start, start + 40);
+      const body = Object.fromEntries(some.map((key) => [key, `value-of-${key}`]));
 
-    const copy = redact({ a: { b: [body] } }) as { a: { b: Record<string, unknown>[] } };
+      const copy = redact({ a: { b: [body] } }) as { a: { b: Record<string, unknown>[] } };
 
-    for (const key of keys) assert.equal(copy.a.b[0]?.[key], REDACTED, key);
+      for (const key of some) {
+        const kept = key.length > LIMITS.stringLength ? `${key.slice(0, LIMITS.stringLength)}…[cut]` : key;
+        assert.equal(copy.a.b[0]?.[kept], REDACTED, key.slice(0, 20));
+      }
+    }
+  });
+
+  it('keeps a field name of up to 128 characters examined, not withheld', () => {
+    const key = `${'display'.repeat(18)}xx`;
+
+    assert.equal(key.length, 128);
+    assert.deepEqual(redact({ [key]: 'shown' }), { [key]: 'shown' });
   });
 
   it('keeps ordinary keys and values as they are', () => {

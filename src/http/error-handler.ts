@@ -7,6 +7,7 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, Fa
 
 import { isDatabaseUnavailable } from '../db/prisma-errors.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { redactQuery } from '../logger.js';
 import { AllowedMethods } from './allowed-methods.js';
 
 /** Fastify's own failures, each answered with a registered code. */
@@ -51,10 +52,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
     // A route of this very method may still send the request here (@fastify/static does when a
     // file is missing): then the path is what is not found, not the method.
     if (methods.length > 0 && !methods.includes(request.method)) {
-      request.log.info({ method: request.method, url: request.url, allow: methods }, 'method not allowed');
+      const url = redactQuery(request.url);
+      request.log.info({ method: request.method, url, allow: methods }, 'method not allowed');
       return reply.status(405).header('allow', methods.join(', ')).send(errorBody('METHOD_NOT_ALLOWED'));
     }
-    request.log.info({ method: request.method, url: request.url }, 'route not found');
+    request.log.info({ method: request.method, url: redactQuery(request.url) }, 'route not found');
     return reply.status(404).send(errorBody('ROUTE_NOT_FOUND'));
   });
 }
@@ -103,9 +105,15 @@ function classify(error: FastifyError): { status: number; body: ErrorBody } {
 }
 
 /** "body.password", "querystring.limit": where the failing value was. */
+function cut(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, length)}…`;
+}
+
 function fieldOf(context: string | undefined, path: string, params: Record<string, unknown>): string {
   const missing = typeof params.missingProperty === 'string' ? `/${params.missingProperty}` : '';
-  const extra = typeof params.additionalProperty === 'string' ? `/${params.additionalProperty}` : '';
+  // The name of an unknown field is the client's: cut, so a megabyte-long one is not echoed back.
+  const extra =
+    typeof params.additionalProperty === 'string' ? `/${cut(params.additionalProperty, 100)}` : '';
   const pointer = `${path}${missing}${extra}`.replace(/^\//, '').replaceAll('/', '.');
   return [context ?? 'request', pointer].filter(Boolean).join('.');
 }

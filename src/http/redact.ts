@@ -15,19 +15,37 @@ export const REDACTED = '[REDACTED]';
  * Polish `haslo` is not taken at the start of a key, where it is mostly English `hasLogo`.
  */
 const SECRET_KEY =
-  /pass|^pw|pw$|pwd|secret|token|jwt|bearer|authori[sz]ation|cookie|apikey|accesskey|credential|privatekey|hash|otp|pin$|pincode|mfa|recovery|salt|signature|session(id|key)|answer|cvv|cvc|ssn|kennwort|contrasena|senha|wachtwoord|.haslo|haslo$|salasana|losenord|sifre/;
+  /pass|^pw|pw\d*$|pwd|secret|token|jwt|bearer|authori[sz]ation|cookie|apikey|accesskey|credential|priv(ate)?key|seedphrase|mnemonic|hash|otp|pin$|pincode|mfa|recovery|salt|signature|session(id|key)|answer|cvv|cvc|ssn|kennwort|contrasena|senha|wachtwoord|.haslo|haslo$|heslo|salasana|losenord|sifre|jelszo|adgangskode|katasandi|lozinka|geslo|parool/;
+
+/** The same in scripts the folding above would erase: Russian, Chinese, Japanese, Korean, Hebrew, Arabic, Greek. */
+const SECRET_KEY_OTHER_SCRIPTS = /пароль|密码|密碼|パスワード|비밀번호|סיסמה|كلمةالمرور|κωδικ/u;
+
+/**
+ * Keys longer than this are not examined but taken for secrets: no real field name is that long,
+ * and folding a megabyte-long key (NFKD can multiply its length) would cost the event loop more
+ * than the request that sent it.
+ */
+const LONGEST_KEY_EXAMINED = 128;
 
 /** Bounds of the copy; a cut is marked so a reader knows something was left out. */
 export const LIMITS = { depth: 8, stringLength: 256, arrayItems: 50, objectKeys: 50 } as const;
 
 export function isSecretKey(key: string): boolean {
+  if (key.length > LONGEST_KEY_EXAMINED) return true;
   // NFKD takes accents off (`contraseña`, `lösenord`, `şifre`); ł has no decomposition of its own.
   const folded = key
     .normalize('NFKD')
     .toLowerCase()
     .replaceAll('ł', 'l')
     .replace(/[^a-z0-9]/g, '');
-  return SECRET_KEY.test(folded);
+  if (SECRET_KEY.test(folded)) return true;
+  // Composed, since NFKD splits kana and hangul into parts the pattern does not spell.
+  return SECRET_KEY_OTHER_SCRIPTS.test(
+    key
+      .normalize('NFKC')
+      .toLowerCase()
+      .replace(/[\s_\-.]/g, ''),
+  );
 }
 
 /** A bounded deep copy of value with every secret replaced by "[REDACTED]". */
