@@ -169,6 +169,26 @@ describe('login', () => {
       assert.equal(row.requestData.body.username, '[not recorded]');
       assert.doesNotMatch(row.requestText!, /passphrase|bea/i);
     }
+    // Refused input keeps only its shape: no value under any name, in the query string neither.
+    const odd = [
+      await call('POST', '/auth/login?username=bea&password=Query+Passphrase', {
+        body: { username: 'bea', password: PASSWORD },
+      }),
+      await call('POST', '/auth/login', { body: [{ username: 'bea', password: 'Array Passphrase' }] }),
+      await call('POST', '/auth/login', {
+        body: { usernme: 'Misspelt Passphrase', login: 'bea', password: 'x' },
+      }),
+    ];
+    const oddRows = [];
+    for (const response of odd) oddRows.push(await rowOf(response));
+    assert.deepEqual(oddRows[0]!.requestData.query, { username: '[not recorded]', password: '[REDACTED]' });
+    assert.equal(oddRows[1]!.requestData.body, '[array]');
+    assert.deepEqual(oddRows[2]!.requestData.body, {
+      usernme: '[not recorded]',
+      login: '[not recorded]',
+      password: '[REDACTED]',
+    });
+    for (const row of oddRows) assert.doesNotMatch(row.requestText!, /passphrase|bea/i);
     const fingerprints = rows.map((row) => row.requestData.details?.loginFingerprint);
     assert.match(fingerprints[0], /^[\w-]{22}$/);
     assert.equal(fingerprints[1], fingerprints[0], 'the same name twice: the same fingerprint');

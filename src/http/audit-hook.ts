@@ -20,6 +20,7 @@ export function installAuditHook(app: FastifyInstance): void {
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const event = request.auditEvent;
     if (event === null) return;
+    const shapeOnly = request.routeOptions.config.auditShapeOnly === true;
 
     request.server.services.audit.add({
       action: event.action,
@@ -34,8 +35,10 @@ export function installAuditHook(app: FastifyInstance): void {
         path: request.routeOptions.url ?? request.url.split('?')[0],
         requestId: request.id,
         ...(isNonEmpty(request.params) && { params: request.params }),
-        ...(isNonEmpty(request.query) && { query: request.query }),
-        ...auditedBody(request.routeOptions.config.auditBody?.(request.body) ?? request.body),
+        ...(isNonEmpty(request.query) && {
+          query: shapeOnly ? shapeOf(request.query as object) : request.query,
+        }),
+        ...auditedBody(request.body, shapeOnly),
         ...(event.extra && { details: event.extra }),
       }) as object,
     });
@@ -46,8 +49,17 @@ function isNonEmpty(value: unknown): boolean {
   return typeof value === 'object' && value !== null && Object.keys(value).length > 0;
 }
 
+export const NOT_RECORDED = '[not recorded]';
+
+/** An object's field names, each value replaced by NOT_RECORDED; an array by a word for it. */
+function shapeOf(value: object): unknown {
+  if (Array.isArray(value)) return '[array]';
+  return Object.fromEntries(Object.keys(value).map((key) => [key, NOT_RECORDED]));
+}
+
 /** Every route takes an object; any other body is refused, and only its type is worth keeping. */
-function auditedBody(body: unknown): { body?: unknown } {
+function auditedBody(body: unknown, shapeOnly: boolean): { body?: unknown } {
   if (body === undefined || body === null) return {};
-  return { body: typeof body === 'object' ? body : `[${typeof body} body]` };
+  if (typeof body !== 'object') return { body: `[${typeof body} body]` };
+  return { body: shapeOnly ? shapeOf(body) : body };
 }

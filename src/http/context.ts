@@ -55,8 +55,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The audit row this route writes unless its handler records another outcome. */
     audit?: AuditEvent;
-    /** What of the request body the route's audit rows keep (before redaction); all of it if unset. */
-    auditBody?: (body: unknown) => unknown;
+    /**
+     * The route's audit rows keep only the shape of the body and query string: their field names,
+     * every value replaced. For a route whose input may hold a secret under any name.
+     */
+    auditShapeOnly?: boolean;
   }
 }
 

@@ -145,16 +145,18 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: loginSchema,
       preValidation: normalizeUsername,
-      config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' }, auditBody: withholdLogin },
+      config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' }, auditShapeOnly: true },
     },
     async (request, reply) => {
       const { db, throttle, tokens } = request.server.services;
       const { username: login, password } = request.body;
       const ip = clientIp(request) ?? 'unknown';
 
+      // The audit rows of this route keep no value it was sent (auditShapeOnly): the row's user
+      // names a known account, and a name that matches none is often a password typed into the
+      // wrong field, so only its keyed fingerprint is kept, which is also its throttle key.
       const credentials = await db.users.findCredentials(login);
-      // One count per account, however it is named (username or email). Unknown names count too,
-      // by fingerprint: an unknown "name" is often a password typed into the wrong field.
+      // One count per account, however it is named (username or email); unknown names count too.
       const fingerprint = credentials ? undefined : tokens.fingerprint(login);
       const account = credentials ? `user:${credentials.id}` : `name:${fingerprint}`;
       const unknownName = fingerprint === undefined ? undefined : { loginFingerprint: fingerprint };
@@ -365,18 +367,6 @@ async function openSession(request: FastifyRequest, userId: number, passwordHash
   if (session === null) return null;
   const evicted = await db.sessions.deleteOldestUserSessions(userId, config.maxSessionsPerUser);
   return { token, expiresAt: claims.expiresAt, sessionId: session.id, evicted };
-}
-
-/**
- * The login route's audit rows never keep the login name as typed: the row's user says who it was
- * when the account exists, and a name that matches no account is often a password typed into the
- * wrong field (those rows carry its keyed fingerprint instead, so repeated tries show).
- */
-export const LOGIN_NOT_RECORDED = '[not recorded]';
-
-function withholdLogin(body: unknown): unknown {
-  if (typeof body !== 'object' || body === null || !('username' in body)) return body;
-  return { ...body, username: LOGIN_NOT_RECORDED };
 }
 
 /**
