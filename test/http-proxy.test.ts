@@ -103,6 +103,17 @@ withTrustProxy('true', (app, logs) => {
     assert.deepEqual(stored, { sessionIp: '2001:db8::7', auditIp: '2001:db8::7' });
   });
 
+  it('takes the address from a forwarded value with a port, as some proxies send it', async () => {
+    assert.deepEqual(await signInThrough(app(), { 'x-forwarded-for': '203.0.113.9:4711' }), {
+      sessionIp: '203.0.113.9',
+      auditIp: '203.0.113.9',
+    });
+    assert.deepEqual(await signInThrough(app(), { 'x-forwarded-for': '[2001:db8::8]:443' }), {
+      sessionIp: '2001:db8::8',
+      auditIp: '2001:db8::8',
+    });
+  });
+
   it('stores no address, and still signs in, when the forwarded value is not an address', async () => {
     const stored = await signInThrough(app(), { 'x-forwarded-for': 'not-an-address' });
 

@@ -68,10 +68,21 @@ export function audit(request: FastifyRequest, event: AuditEvent): void {
   request.auditEvent = event;
 }
 
-/** The caller's address as Fastify resolved it (TRUST_PROXY aware), if it is a real IP address. */
+/**
+ * The caller's address as Fastify resolved it (TRUST_PROXY aware), if it is a real IP address.
+ * Some proxies forward `203.0.113.9:4711` or `[2001:db8::8]:443`: the port is dropped, or every
+ * such client would share one "unknown" throttle bucket.
+ */
 export function clientIp(request: FastifyRequest): string | null {
-  const ip = request.ip?.replace(/%.*$/, '');
-  return ip && isIP(ip) !== 0 ? ip : null;
+  const ip = withoutPort(request.ip ?? '').replace(/%.*$/, '');
+  return isIP(ip) !== 0 ? ip : null;
+}
+
+function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address);
+  if (bracketed) return bracketed[1] ?? '';
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(address);
+  return v4 ? (v4[1] ?? '') : address;
 }
 
 export function userAgent(request: FastifyRequest): string | null {
