@@ -101,6 +101,8 @@ const registerCases: Case[] = [
   invalid('a NUL in the password', withPassword(`${PASSWORD}\u0000`), 'body.password'),
   invalid('a bell in the password', withPassword(`${PASSWORD}\u0007`), 'body.password'),
   invalid('a DEL in the password', withPassword(`${PASSWORD}\u007f`), 'body.password'),
+  invalid('a C1 control (NEL) in the password', withPassword(`${PASSWORD}\u0085`), 'body.password'),
+  invalid('a C1 control in the password', withPassword(`abc${'\u0080'.repeat(13)}`), 'body.password'),
   invalid('a newline in the email', { ...valid, email: 'new\ncomer@example.com' }, 'body.email'),
   {
     ...raw(

@@ -60,7 +60,7 @@ const SEQUENCES = ['0123456789', 'abcdefghijklmnopqrstuvwxyz', 'qwertyuiopasdfgh
 export function checkPasswordPolicy(password: string): PasswordProblem | null {
   if (LONE_SURROGATE.test(password)) return 'malformed';
   const normalized = normalizePassword(password);
-  if ([...normalized.replace(INVISIBLE, '')].length < PASSWORD_MIN_LENGTH) return 'too_short';
+  if ([...countedForLength(normalized)].length < PASSWORD_MIN_LENGTH) return 'too_short';
   // The maximum bounds the hasher's work, so it counts what is hashed, invisible characters too.
   if ([...normalized].length > PASSWORD_MAX_LENGTH) return 'too_long';
   if (isRepetitive([...foldPassword(password)])) return 'repetitive';
@@ -73,7 +73,48 @@ export function checkPasswordPolicy(password: string): PasswordProblem | null {
  */
 function isRepetitive(characters: readonly string[]): boolean {
   if (new Set(characters).size < MIN_DISTINCT_CHARACTERS) return true;
+  if (runs(characters) < MIN_RUNS) return true;
   return isRepeatedUnit(characters) || SEQUENCES.some((sequence) => follows(characters, sequence));
+}
+
+/** Fewer runs than this (`aaaaaaaaaaabcde`, `qwertyuiop123456`, `aabbccddeeff…`) is too repetitive. */
+const MIN_RUNS = 5;
+
+/** Each character's neighbours in the SEQUENCES: the ones typed just before or after it. */
+const NEIGHBOURS: ReadonlyMap<string, ReadonlySet<string>> = (() => {
+  const neighbours = new Map<string, Set<string>>();
+  for (const sequence of SEQUENCES) {
+    for (let i = 0; i < sequence.length; i += 1) {
+      const here = sequence[i]!;
+      const next = sequence[(i + 1) % sequence.length]!;
+      neighbours.set(here, (neighbours.get(here) ?? new Set()).add(next));
+      neighbours.set(next, (neighbours.get(next) ?? new Set()).add(here));
+    }
+  }
+  return neighbours;
+})();
+
+/**
+ * How many runs the characters fall into, where a run goes on while each character repeats the
+ * one before or is its neighbour in a sequence. A passphrase has a run for nearly every character.
+ */
+function runs(characters: readonly string[]): number {
+  let count = characters.length > 0 ? 1 : 0;
+  for (let i = 1; i < characters.length; i += 1) {
+    const previous = characters[i - 1]!;
+    const current = characters[i]!;
+    if (current !== previous && !NEIGHBOURS.get(previous)?.has(current)) count += 1;
+  }
+  return count;
+}
+
+/**
+ * What the minimum length counts: no invisible characters, and a stretch of blank characters
+ * (spaces of any width, line separators, the braille blank) as one, since `abcde` and ten spaces
+ * is five characters to anyone guessing it.
+ */
+function countedForLength(normalized: string): string {
+  return normalized.replace(INVISIBLE, '').replace(/[\s\u2800]+/gu, ' ');
 }
 
 /**

@@ -3,8 +3,8 @@
  * its password hash: the serializer only writes listed properties) and feed the OpenAPI document.
  */
 
-/** No C0 control characters and no DEL, anywhere in a string. */
-export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F]*$';
+/** No control characters (C0, DEL and C1), anywhere in a string. */
+export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
 
 /** Lowercase letters, digits, ".", "_" and "-", 3 to 32 long, starting and ending alphanumeric. */
 export const USERNAME_PATTERN = '^[a-z0-9][a-z0-9._-]{1,30}[a-z0-9]$';
