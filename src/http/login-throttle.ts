@@ -17,8 +17,8 @@ export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSe
  * the service shares the counts. Each attempt is counted before the password is checked (so parallel guesses
  * cannot slip past the limit); a successful login takes its attempt back from the address and
  * clears the account's count. Keys are the client address (an IPv6 client's /64, see
- * throttleAddress) and the normalised login name, so an unknown account is throttled exactly like
- * a real one.
+ * throttleAddress) and the account as the caller names it (`user:<id>`, or `name:<fingerprint>` for
+ * a name that matches no account), so an unknown account is throttled exactly like a real one.
  *
  * The statements are deliberately unnamed: the embedded PGlite serves every connection from one
  * backend, where a second connection preparing the same statement name fails with 42P05.
