@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 
-import { hashPassword, normalizePassword, PASSWORD_PROBLEMS, PasswordPolicy } from './auth/passwords.js';
+import {
+  hashPassword,
+  normalizePassword,
+  PASSWORD_PROBLEMS,
+  PasswordPolicy,
+  passwordPolicyFrom,
+} from './auth/passwords.js';
 import type { Config } from './config.js';
 import type { DatabaseService } from './db/database.js';
 import { ConfigError, UsernameTakenError } from './errors.js';
@@ -16,6 +22,8 @@ import type { Logger } from './logger.js';
 export interface SeedOptions {
   readonly isProduction: boolean;
   readonly seed: Pick<Config['seed'], 'adminPassword' | 'testPassword'>;
+  /** PASSWORD_BLOCKLIST_FILE and PASSWORD_CONTEXT_WORDS; without them, the built-in policy. */
+  readonly passwords?: Config['passwords'];
 }
 
 export interface SeedResult {
@@ -69,12 +77,16 @@ const GENERATED_PASSWORD_BYTES = 18;
  */
 export async function seed(db: DatabaseService, options: SeedOptions, logger: Logger): Promise<SeedResult> {
   const result: SeedResult = { created: [], generatedPasswords: {} };
+  // The policy registration applies, so a seeded password is held to the same rules.
+  const passwords =
+    options.passwords === undefined ? builtInPolicy() : passwordPolicyFrom({ passwords: options.passwords });
 
   await seedUser(db, logger, result, {
     username: ADMIN_USERNAME,
     variable: 'SEED_ADMIN_PASSWORD',
     password: options.seed.adminPassword,
     isProduction: options.isProduction,
+    passwords,
   });
   if (!options.isProduction) {
     await seedUser(db, logger, result, {
@@ -82,6 +94,7 @@ export async function seed(db: DatabaseService, options: SeedOptions, logger: Lo
       variable: 'SEED_TEST_PASSWORD',
       password: options.seed.testPassword,
       isProduction: false,
+      passwords,
     });
   }
 
@@ -94,9 +107,12 @@ export async function seed(db: DatabaseService, options: SeedOptions, logger: Lo
  * Why a configured seed password is unacceptable, or null. Production refuses it; elsewhere it is
  * only a warning, so a short password in a local compose file keeps working.
  */
-export function seedPasswordProblem(password: string, username?: string): string | null {
-  seedPolicy ??= new PasswordPolicy();
-  const policy = seedPolicy.check(password, [username]);
+export function seedPasswordProblem(
+  password: string,
+  username?: string,
+  passwords: PasswordPolicy = builtInPolicy(),
+): string | null {
+  const policy = passwords.check(password, [username]);
   if (policy === 'too_short') return 'is shorter than the password policy allows';
   if (policy === 'too_long') return 'is longer than the password policy allows';
   if (policy !== null) return PASSWORD_PROBLEMS[policy];
@@ -105,7 +121,12 @@ export function seedPasswordProblem(password: string, username?: string): string
   return null;
 }
 
-let seedPolicy: PasswordPolicy | undefined;
+let builtIn: PasswordPolicy | undefined;
+
+function builtInPolicy(): PasswordPolicy {
+  builtIn ??= new PasswordPolicy();
+  return builtIn;
+}
 
 export function generatePassword(): string {
   return randomBytes(GENERATED_PASSWORD_BYTES).toString('base64url');
@@ -117,6 +138,7 @@ interface SeedUserInput {
   readonly variable: string;
   readonly password: string | undefined;
   readonly isProduction: boolean;
+  readonly passwords: PasswordPolicy;
 }
 
 async function seedUser(
@@ -156,7 +178,7 @@ function choosePassword(logger: Logger, input: SeedUserInput): { password: strin
     return { password: generatePassword(), generated: true };
   }
 
-  const problem = seedPasswordProblem(input.password, input.username);
+  const problem = seedPasswordProblem(input.password, input.username, input.passwords);
   if (problem !== null && input.isProduction) throw new ConfigError(input.variable, problem);
   if (problem !== null) {
     logger.warn({ variable: input.variable, problem }, 'weak seed password accepted');

@@ -443,13 +443,32 @@ describe('secrets in request data', () => {
     }
   }
 
-  it('are redacted at any depth in a refused registration, whose row still exists', async () => {
+  it('are redacted at any depth in a refused admin PATCH, whose row still exists', async () => {
+    const body = {
+      email: 'oz@example.com',
+      newPassword: SECRETS.newPassword,
+      nested: { a: { b: [{ token: SECRETS.token }, { deeper: [{ 'X-Api-Key': SECRETS.apiKey }] }] } },
+      refresh_token: SECRETS.refresh_token,
+    };
+
+    const response = await call('PATCH', '/admin/users/1', { token: admin, body });
+    const row = await rowOf(response);
+
+    assert.equal(response.status, 400);
+    assertRow(row, { action: 'admin.user.update', responseStatus: 400 });
+    assertNoSecret(row);
+    assert.deepEqual(row.requestData.body.nested, {
+      a: { b: [{ token: '[REDACTED]' }, { deeper: [{ 'X-Api-Key': '[REDACTED]' }] }] },
+    });
+    assert.equal(row.requestData.body.newPassword, '[REDACTED]');
+  });
+
+  it('keep only username and email of a refused registration, whatever else it sent', async () => {
     const body = {
       username: 'oz1',
       password: SECRETS.password,
       newPassword: SECRETS.newPassword,
-      nested: { a: { b: [{ token: SECRETS.token }, { deeper: [{ 'X-Api-Key': SECRETS.apiKey }] }] } },
-      refresh_token: SECRETS.refresh_token,
+      nested: { a: { b: [{ token: SECRETS.token }] } },
     };
 
     const response = await call('POST', '/auth/register', { body });
@@ -458,10 +477,12 @@ describe('secrets in request data', () => {
     assert.equal(response.status, 400);
     assertRow(row, { action: 'auth.register_failed', responseStatus: 400 });
     assertNoSecret(row);
-    assert.deepEqual(row.requestData.body.nested, {
-      a: { b: [{ token: '[REDACTED]' }, { deeper: [{ 'X-Api-Key': '[REDACTED]' }] }] },
+    assert.deepEqual(row.requestData.body, {
+      username: 'oz1',
+      password: '[REDACTED]',
+      newPassword: '[REDACTED]',
+      nested: '[not recorded]',
     });
-    assert.equal(row.requestData.body.newPassword, '[REDACTED]');
   });
 
   it('are redacted in a refused login, a refused admin PATCH and a refused query string', async () => {

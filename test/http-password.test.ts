@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { hashPassword } from '../src/auth/passwords.js';
 import { errorCode, PASSWORD, type Response, startApp, type TestApp } from './helpers/app.js';
 
 /*
@@ -165,6 +166,58 @@ describe('POST /auth/password', () => {
   });
 });
 
+describe('C1 control characters', () => {
+  const OLD_STYLE = 'caf\u0085 quiet harbour at dawn';
+
+  it('still let an account whose stored password holds one sign in and change it', async () => {
+    const user = await t.database.db.users.create({
+      username: 'cleo',
+      passwordHash: await hashPassword(OLD_STYLE),
+    });
+
+    const signedIn = await t.login('cleo', OLD_STYLE);
+    const changed = await change(signedIn.token, { currentPassword: OLD_STYLE, newPassword: NEW_PASSWORD });
+
+    assert.equal(signedIn.user.id, user.id);
+    assert.equal(changed.status, 200, changed.text);
+  });
+
+  it('are refused in a new password', async () => {
+    const signedIn = await t.signUp('cyd');
+    const response = await change(signedIn.token, { currentPassword: PASSWORD, newPassword: OLD_STYLE });
+
+    assert.equal(response.status, 400);
+    assert.equal(response.body.error.details[0].field, 'body.newPassword');
+  });
+});
+
+describe('audit rows of password routes', () => {
+  it('keep no value sent under a misspelt name', async () => {
+    const signedIn = await t.signUp('dora');
+    const changed = await change(signedIn.token, {
+      currentPassword: PASSWORD,
+      newPaswsord: 'misspelt new phrase',
+    });
+    const registered = await t.request('POST', '/auth/register', {
+      body: { username: 'dorian', pasword: 'misspelt registration phrase', email: 'dorian@example.com' },
+    });
+
+    assert.equal(changed.status, 400);
+    assert.equal(registered.status, 400);
+    const rows = await t.auditRows(`request_data->>'requestId' = ANY($1)`, [
+      [changed.headers.get('x-request-id'), registered.headers.get('x-request-id')],
+    ]);
+    assert.equal(rows.length, 2);
+    for (const row of rows) assert.doesNotMatch(row.requestText!, /misspelt/);
+    const registerRow = rows.find((row) => row.action === 'auth.register_failed');
+    assert.deepEqual(registerRow?.requestData.body, {
+      username: 'dorian',
+      pasword: '[not recorded]',
+      email: 'dorian@example.com',
+    });
+  });
+});
+
 describe('POST /auth/register and the password policy', () => {
   it('refuses a common password, and one built on the username, naming body.password', async () => {
     const common = await t.request('POST', '/auth/register', {
@@ -181,9 +234,9 @@ describe('POST /auth/register and the password policy', () => {
     assertRefusedField(onName, 'body.password', /besides the username/);
     assertRefusedField(onEmail, 'body.password', /besides the username/);
     assert.equal(await t.database.db.users.findByUsername('vera'), null);
-    const reasons = (await t.auditRows(`action = 'auth.register_failed'`)).map(
-      (row) => row.requestData.details?.reason,
-    );
+    const reasons = (
+      await t.auditRows(`action = 'auth.register_failed' AND request_data->'body'->>'username' = 'vera'`)
+    ).map((row) => row.requestData.details?.reason);
     assert.deepEqual(reasons, ['password_common', 'password_context', 'password_context']);
   });
 });

@@ -160,6 +160,10 @@ describe('PasswordPolicy', () => {
     assert.equal(policy.check('1qaz\u200b2wsx3edc4rfv'), 'common');
   });
 
+  it('counts a stretch of blanks as one there too', () => {
+    assert.equal(policy.check(`adminadminpqrst${' '.repeat(10)}uvwxy`, ['admin']), 'context');
+  });
+
   it('lets through a passphrase that merely contains a name, and ignores names under three characters', () => {
     assert.equal(policy.check("margaret's quiet harbour", ['margaret']), null);
     assert.equal(policy.check('enjoy the quiet harbour', ['joy']), null);

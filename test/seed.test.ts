@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
-import { verifyPassword } from '../src/auth/passwords.js';
+import { PASSWORD_PROBLEMS, verifyPassword } from '../src/auth/passwords.js';
 import { ConfigError } from '../src/errors.js';
 import { seed, type SeedOptions } from '../src/seed.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -28,10 +28,12 @@ beforeEach(async () => {
 function options(
   isProduction: boolean,
   passwords: { adminPassword?: string; testPassword?: string } = {},
+  contextWords?: string[],
 ): SeedOptions {
   return {
     isProduction,
     seed: { adminPassword: passwords.adminPassword, testPassword: passwords.testPassword },
+    ...(contextWords && { passwords: { blocklistFile: undefined, contextWords } }),
   };
 }
 
@@ -173,6 +175,15 @@ describe('seed in production', () => {
         message: 'SEED_ADMIN_PASSWORD: is a well-known default password',
       },
     );
+    assert.deepEqual(await users(), []);
+  });
+
+  it("holds the password to the configured policy: the service's name does not count", async () => {
+    const adminPassword = 'Acme-Cloud-admin-2026';
+
+    await assert.rejects(seed(t.db, options(true, { adminPassword }, ['acme-cloud']), logger), {
+      message: `SEED_ADMIN_PASSWORD: ${PASSWORD_PROBLEMS.context}`,
+    });
     assert.deepEqual(await users(), []);
   });
 

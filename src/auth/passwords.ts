@@ -184,7 +184,7 @@ export class PasswordPolicy {
     const folded = foldPassword(password);
     if (this.blocked.has(folded)) return 'common';
     const words = [...contextWords(accountWords), ...this.serviceWords];
-    if ([...withoutWords(folded, words)].length < PASSWORD_MIN_LENGTH) return 'context';
+    if ([...countedForLength(withoutWords(folded, words))].length < PASSWORD_MIN_LENGTH) return 'context';
     return null;
   }
 }

@@ -20,7 +20,7 @@ export function installAuditHook(app: FastifyInstance): void {
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const event = request.auditEvent;
     if (event === null) return;
-    const shapeOnly = request.routeOptions.config.auditShapeOnly === true;
+    const kept = request.routeOptions.config.auditValues;
 
     request.server.services.audit.add({
       action: event.action,
@@ -36,9 +36,9 @@ export function installAuditHook(app: FastifyInstance): void {
         requestId: request.id,
         ...(isNonEmpty(request.params) && { params: request.params }),
         ...(isNonEmpty(request.query) && {
-          query: shapeOnly ? shapeOf(request.query as object) : request.query,
+          query: kept ? keepOnly(request.query as object, kept) : request.query,
         }),
-        ...auditedBody(request.body, shapeOnly),
+        ...auditedBody(request.body, kept),
         ...(event.extra && { details: event.extra }),
       }) as object,
     });
@@ -51,15 +51,17 @@ function isNonEmpty(value: unknown): boolean {
 
 export const NOT_RECORDED = '[not recorded]';
 
-/** An object's field names, each value replaced by NOT_RECORDED; an array by a word for it. */
-function shapeOf(value: object): unknown {
+/** An object with every value but those of `kept` fields replaced by NOT_RECORDED; an array by a word. */
+function keepOnly(value: object, kept: readonly string[]): unknown {
   if (Array.isArray(value)) return '[array]';
-  return Object.fromEntries(Object.keys(value).map((key) => [key, NOT_RECORDED]));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [key, kept.includes(key) ? inner : NOT_RECORDED]),
+  );
 }
 
 /** Every route takes an object; any other body is refused, and only its type is worth keeping. */
-function auditedBody(body: unknown, shapeOnly: boolean): { body?: unknown } {
+function auditedBody(body: unknown, kept: readonly string[] | undefined): { body?: unknown } {
   if (body === undefined || body === null) return {};
   if (typeof body !== 'object') return { body: `[${typeof body} body]` };
-  return { body: shapeOnly ? shapeOf(body) : body };
+  return { body: kept ? keepOnly(body, kept) : body };
 }

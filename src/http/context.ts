@@ -56,10 +56,11 @@ declare module 'fastify' {
     /** The audit row this route writes unless its handler records another outcome. */
     audit?: AuditEvent;
     /**
-     * The route's audit rows keep only the shape of the body and query string: their field names,
-     * every value replaced. For a route whose input may hold a secret under any name.
+     * The fields of the body and query string whose values the route's audit rows keep; every
+     * other value is replaced, field names stay. For a route whose input may hold a secret under
+     * any name, a misspelt one included. Unset: everything is kept (and redacted by name).
      */
-    auditShapeOnly?: boolean;
+    auditValues?: readonly string[];
   }
 }
 

@@ -6,6 +6,9 @@
 /** No control characters (C0, DEL and C1), anywhere in a string. */
 export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
 
+/** No C0 control characters and no DEL: the rule before C1 was refused too (see passwordSchema). */
+export const NO_C0_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F]*$';
+
 /** Lowercase letters, digits, ".", "_" and "-", 3 to 32 long, starting and ending alphanumeric. */
 export const USERNAME_PATTERN = '^[a-z0-9][a-z0-9._-]{1,30}[a-z0-9]$';
 

@@ -164,7 +164,8 @@ export class SessionRepository {
   }
 
   /**
-   * Stores a session for a token. Throws UserNotFoundError when the user does not exist, and
+   * Stores a session for a token, whatever the state of its user: a login uses createLoginSession,
+   * which checks that state in the same statement. Throws UserNotFoundError when the user does not exist, and
    * InvalidInputError when the jti already names a session: the existing session is never
    * replaced, so a repeated jti cannot take over someone else's session.
    */

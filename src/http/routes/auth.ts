@@ -7,7 +7,14 @@ import { normalizeIdentity } from '../../db/validate.js';
 import { AppError, ConflictError, UsernameTakenError } from '../../errors.js';
 import { authenticate } from '../authenticate.js';
 import { audit, caller, clientIp, userAgent } from '../context.js';
-import { emailSchema, errors, NO_CONTROL_CHARS, usernameSchema, userSchema } from '../schemas.js';
+import {
+  emailSchema,
+  errors,
+  NO_C0_CONTROL_CHARS,
+  NO_CONTROL_CHARS,
+  usernameSchema,
+  userSchema,
+} from '../schemas.js';
 
 interface PasswordChange {
   currentPassword: string;
@@ -19,7 +26,24 @@ interface Credentials {
   password: string;
 }
 
-const passwordSchema = { type: 'string', minLength: 1, maxLength: 1024, pattern: NO_CONTROL_CHARS } as const;
+/** A new password: no control character of any kind. */
+const newPasswordSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 1024,
+  pattern: NO_CONTROL_CHARS,
+} as const;
+
+/**
+ * A password to check against a stored one. C1 controls were once accepted in new passwords, so
+ * they stay accepted here, or the accounts that hold one could never sign in again.
+ */
+const passwordSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 1024,
+  pattern: NO_C0_CONTROL_CHARS,
+} as const;
 
 const registerSchema = {
   tags: ['auth'],
@@ -28,7 +52,7 @@ const registerSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['username', 'password'],
-    properties: { username: usernameSchema, password: passwordSchema, email: emailSchema },
+    properties: { username: usernameSchema, password: newPasswordSchema, email: emailSchema },
   },
   response: {
     201: { type: 'object', properties: { user: userSchema } },
@@ -71,7 +95,7 @@ const changePasswordSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['currentPassword', 'newPassword'],
-    properties: { currentPassword: passwordSchema, newPassword: passwordSchema },
+    properties: { currentPassword: passwordSchema, newPassword: newPasswordSchema },
   },
   response: {
     200: { type: 'object', properties: { revoked: { type: 'integer' } } },
@@ -85,7 +109,11 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: registerSchema,
       preValidation: normalizeUsername,
-      config: { audit: { action: AUDIT_ACTIONS.registerFailed, resource: 'user' } },
+      // Values of other fields, a misspelt password among them, are not kept.
+      config: {
+        audit: { action: AUDIT_ACTIONS.registerFailed, resource: 'user' },
+        auditValues: ['username', 'email'],
+      },
     },
     async (request, reply) => {
       const { username, password, email } = request.body;
@@ -145,14 +173,14 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: loginSchema,
       preValidation: normalizeUsername,
-      config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' }, auditShapeOnly: true },
+      config: { audit: { action: AUDIT_ACTIONS.loginFailed, resource: 'session' }, auditValues: [] },
     },
     async (request, reply) => {
       const { db, throttle, tokens } = request.server.services;
       const { username: login, password } = request.body;
       const ip = clientIp(request) ?? 'unknown';
 
-      // The audit rows of this route keep no value it was sent (auditShapeOnly): the row's user
+      // The audit rows of this route keep no value it was sent (auditValues: []): the row's user
       // names a known account, and a name that matches none is often a password typed into the
       // wrong field, so only its keyed fingerprint is kept, which is also its throttle key.
       const credentials = await db.users.findCredentials(login);
@@ -264,7 +292,8 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: changePasswordSchema,
       onRequest: authenticate,
-      config: { audit: { action: AUDIT_ACTIONS.passwordChangeFailed, resource: 'user' } },
+      // Both fields are passwords, and so may be a misspelt third: no value is kept.
+      config: { audit: { action: AUDIT_ACTIONS.passwordChangeFailed, resource: 'user' }, auditValues: [] },
     },
     changePassword,
   );
