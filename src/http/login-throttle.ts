@@ -47,12 +47,10 @@ export class LoginThrottle {
   }
 
   /** Counts one hit on each key in one statement; refused when any key is over its limit. */
-  private async hit(
-    entries: { key: string; limit: number }[],
-    windowSeconds: number,
-  ): Promise<ThrottleVerdict> {
-    // The keys come back from RETURNING as stored; a lone surrogate would come back as U+FFFD.
-    const keys = entries.map(({ key, limit }) => ({ key: wellFormed(key), limit }));
+  private async hit(keys: { key: string; limit: number }[], windowSeconds: number): Promise<ThrottleVerdict> {
+    // RETURNING gives each key back as sent, since every key is ASCII: an address, a user id or a
+    // fingerprint (login names are never keys). A key the database changed would match no limit
+    // below and be refused.
     const { rows } = await this.pool.query<{ key: string; hits: number; retry_after: number }>({
       text: `
         INSERT INTO login_throttles AS t (key, window_start, hits)
@@ -80,13 +78,6 @@ export class LoginThrottle {
       values: [ipKey(ip), accountKey(account)],
     });
   }
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** The text as PostgreSQL stores it: each lone surrogate becomes U+FFFD. */
-function wellFormed(text: string): string {
-  return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
 function ipKey(ip: string): string {
