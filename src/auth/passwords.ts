@@ -195,11 +195,19 @@ export class PasswordPolicy {
  * entry that blocked nothing.
  */
 export function passwordPolicyFrom(config: Pick<Config, 'passwords'>): PasswordPolicy {
+  // One policy per (frozen) settings object: the start-up seeds and then builds the app from the
+  // same Config, and a 64 MiB blocklist file is worth reading once.
+  const cached = policies.get(config.passwords);
+  if (cached !== undefined) return cached;
   const { blocklistFile, contextWords } = config.passwords;
   const blocklist =
     blocklistFile === undefined ? [] : readFileSync(blocklistFile, 'utf8').split(/\r\n|\r|\n/);
-  return new PasswordPolicy({ blocklist, serviceWords: contextWords });
+  const policy = new PasswordPolicy({ blocklist, serviceWords: contextWords });
+  policies.set(config.passwords, policy);
+  return policy;
 }
+
+const policies = new WeakMap<Config['passwords'], PasswordPolicy>();
 
 /** The username and email as given, and the email's local part: each in its folded form. */
 function contextWords(accountWords: readonly (string | null | undefined)[]): string[] {
